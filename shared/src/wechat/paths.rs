@@ -1,0 +1,31 @@
+//! Request paths of every endpoint the client calls, relative to the base URL.
+//! Shared so that the simulator serves exactly what the client asks for.
+
+pub const COMPONENT_TOKEN: &str = "/cgi-bin/component/api_component_token";
+pub const START_PUSH_TICKET: &str = "/cgi-bin/component/api_start_push_ticket";
+pub const CREATE_PREAUTHCODE: &str = "/cgi-bin/component/api_create_preauthcode";
+pub const QUERY_AUTH: &str = "/cgi-bin/component/api_query_auth";
+pub const AUTHORIZER_TOKEN: &str = "/cgi-bin/component/api_authorizer_token";
+pub const AUTHORIZER_INFO: &str = "/cgi-bin/component/api_get_authorizer_info";
+pub const AUTHORIZER_LIST: &str = "/cgi-bin/component/api_get_authorizer_list";
+pub const CLEAR_QUOTA: &str = "/cgi-bin/clear_quota";
+pub const COMPONENT_CLEAR_QUOTA_V2: &str = "/cgi-bin/component/clear_quota/v2";
+
+pub const TEMPLATE_SEND: &str = "/cgi-bin/message/template/send";
+pub const TEMPLATE_GET_ALL_PRIVATE: &str = "/cgi-bin/template/get_all_private_template";
+
+pub const MASS_SENDALL: &str = "/cgi-bin/message/mass/sendall";
+pub const MASS_SEND: &str = "/cgi-bin/message/mass/send";
+pub const MASS_GET: &str = "/cgi-bin/message/mass/get";
+pub const MASS_DELETE: &str = "/cgi-bin/message/mass/delete";
+pub const MASS_PREVIEW: &str = "/cgi-bin/message/mass/preview";
+
+pub const MEDIA_UPLOADIMG: &str = "/cgi-bin/media/uploadimg";
+pub const MEDIA_UPLOAD: &str = "/cgi-bin/media/upload";
+pub const MEDIA_UPLOADNEWS: &str = "/cgi-bin/media/uploadnews";
+
+pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+
+pub const USER_GET: &str = "/cgi-bin/user/get";
+pub const USER_INFO: &str = "/cgi-bin/user/info";
+pub const USER_INFO_BATCHGET: &str = "/cgi-bin/user/info/batchget";

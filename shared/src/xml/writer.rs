@@ -1,0 +1,107 @@
+//! Builders for the XML WeChat expects back: passive replies and envelopes.
+
+use std::fmt::Write as _;
+
+/// Append `<name><![CDATA[value]]></name>`, exact for any value:
+/// - a `]]>` inside `value` would end the section early, so it is split across two
+///   sections (`]]` + `]]><![CDATA[` + `>`);
+/// - XML parsers turn a raw `\r` into `\n` even inside CDATA, so `\r` leaves the
+///   section as the character reference `&#13;`.
+pub(super) fn cdata_field(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push_str("><![CDATA[");
+    let mut rest = value;
+    while let Some(at) = rest.find(['\r', ']']) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        if let Some(after) = from.strip_prefix('\r') {
+            out.push_str("]]>&#13;<![CDATA[");
+            rest = after;
+        } else if let Some(after) = from.strip_prefix("]]>") {
+            out.push_str("]]]]><![CDATA[>");
+            rest = after;
+        } else {
+            out.push(']');
+            rest = from.get(1..).unwrap_or("");
+        }
+    }
+    out.push_str(rest);
+    out.push_str("]]></");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// Append `<name>value</name>` with the value escaped as text.
+fn text_field(out: &mut String, name: &str, value: &str) {
+    let _ = write!(out, "<{name}>{}</{name}>", quick_xml::escape::escape(value));
+}
+
+/// `<xml>` with one CDATA child per `(name, value)`, in order. Names must be
+/// plain XML names (they are written as given); values may hold anything.
+pub fn flat_xml(fields: &[(&str, &str)]) -> String {
+    let capacity = 11
+        + fields
+            .iter()
+            .map(|(name, value)| 2 * name.len() + value.len() + 17)
+            .sum::<usize>();
+    let mut out = String::with_capacity(capacity);
+    out.push_str("<xml>");
+    for (name, value) in fields {
+        cdata_field(&mut out, name, value);
+    }
+    out.push_str("</xml>");
+    out
+}
+
+/// The passive text reply (wechat-api.md §6), to be encrypted before sending:
+/// `to_user` is the follower's openid, `from_user` the account's gh_ id.
+pub fn text_reply(to_user: &str, from_user: &str, create_time: i64, content: &str) -> String {
+    let mut out = String::with_capacity(160 + to_user.len() + from_user.len() + content.len());
+    out.push_str("<xml>");
+    cdata_field(&mut out, "ToUserName", to_user);
+    cdata_field(&mut out, "FromUserName", from_user);
+    let _ = write!(out, "<CreateTime>{create_time}</CreateTime>");
+    cdata_field(&mut out, "MsgType", "text");
+    cdata_field(&mut out, "Content", content);
+    out.push_str("</xml>");
+    out
+}
+
+/// The encrypted passive-reply envelope
+/// `<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>` (wechat-api.md §1).
+pub fn encrypted_reply(encrypt: &str, msg_signature: &str, timestamp: &str, nonce: &str) -> String {
+    let mut out = String::with_capacity(150 + encrypt.len() + timestamp.len() + nonce.len());
+    out.push_str("<xml>");
+    cdata_field(&mut out, "Encrypt", encrypt);
+    cdata_field(&mut out, "MsgSignature", msg_signature);
+    text_field(&mut out, "TimeStamp", timestamp);
+    cdata_field(&mut out, "Nonce", nonce);
+    out.push_str("</xml>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdata_field_splits_a_section_terminator_inside_the_value() {
+        let mut out = String::new();
+        cdata_field(&mut out, "C", "a]]>b");
+        assert_eq!(out, "<C><![CDATA[a]]]]><![CDATA[>b]]></C>");
+    }
+
+    #[test]
+    fn cdata_field_moves_carriage_returns_out_of_the_section() {
+        let mut out = String::new();
+        cdata_field(&mut out, "C", "a\r\nb");
+        assert_eq!(out, "<C><![CDATA[a]]>&#13;<![CDATA[\nb]]></C>");
+    }
+
+    #[test]
+    fn timestamp_is_escaped_as_text() {
+        let xml = encrypted_reply("e", "s", "1<2", "n");
+        assert!(xml.contains("<TimeStamp>1&lt;2</TimeStamp>"), "{xml}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Item keys of design.md §4, every partition key prefixed with the component
+//! appid so several platforms can share one table.
+
+use crate::store::ChunkRef;
+
+pub(crate) const SK_TICKET: &str = "ticket";
+pub(crate) const SK_TOKEN: &str = "token";
+pub(crate) const SK_PROFILE: &str = "profile";
+pub(crate) const SK_LINK: &str = "link";
+pub(crate) const SK_PREAUTH: &str = "preauth";
+pub(crate) const SK_KEY: &str = "key";
+pub(crate) const SK_JOB: &str = "job";
+pub(crate) const SK_CHUNK_PREFIX: &str = "chunk#";
+pub(crate) const SK_IDEM: &str = "idem";
+pub(crate) const SK_EVENT: &str = "event";
+pub(crate) const SK_SEEN: &str = "seen";
+
+/// Builds and parses the keys of one component's records.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    component_appid: String,
+}
+
+impl Keys {
+    pub(crate) fn new(component_appid: &str) -> Self {
+        Keys {
+            component_appid: component_appid.to_owned(),
+        }
+    }
+
+    pub(crate) fn component(&self) -> String {
+        format!("{}#component", self.component_appid)
+    }
+
+    pub(crate) fn authorizer(&self, appid: &str) -> String {
+        format!("{}{appid}", self.authorizer_prefix())
+    }
+
+    pub(crate) fn authorizer_prefix(&self) -> String {
+        format!("{}#authorizer#", self.component_appid)
+    }
+
+    /// The appid of an authorizer partition key of this component.
+    pub(crate) fn authorizer_appid<'a>(&self, pk: &'a str) -> Option<&'a str> {
+        pk.strip_prefix(&self.authorizer_prefix())
+    }
+
+    pub(crate) fn link(&self, id: &str) -> String {
+        format!("{}#link#{id}", self.component_appid)
+    }
+
+    pub(crate) fn preauth(&self, code_hash: &str) -> String {
+        format!("{}#preauth#{code_hash}", self.component_appid)
+    }
+
+    pub(crate) fn api_key(&self, hash: &str) -> String {
+        format!("{}{hash}", self.api_key_prefix())
+    }
+
+    pub(crate) fn api_key_prefix(&self) -> String {
+        format!("{}#key#", self.component_appid)
+    }
+
+    pub(crate) fn job(&self, id: &str) -> String {
+        format!("{}{id}", self.job_prefix())
+    }
+
+    fn job_prefix(&self) -> String {
+        format!("{}#job#", self.component_appid)
+    }
+
+    /// Zero-padded so a job's chunks sort by index.
+    pub(crate) fn chunk_sk(index: u32) -> String {
+        format!("{SK_CHUNK_PREFIX}{index:05}")
+    }
+
+    /// The chunk a (pk, sk) pair of this component names.
+    pub(crate) fn chunk_ref(&self, pk: &str, sk: &str) -> Option<ChunkRef> {
+        let job_id = pk.strip_prefix(&self.job_prefix())?;
+        let index = sk.strip_prefix(SK_CHUNK_PREFIX)?.parse().ok()?;
+        Some(ChunkRef {
+            job_id: job_id.to_owned(),
+            index,
+        })
+    }
+
+    pub(crate) fn idempotency(&self, key_hash: &str) -> String {
+        format!("{}#idem#{key_hash}", self.component_appid)
+    }
+
+    pub(crate) fn event(&self, appid: &str, msg_id: u64) -> String {
+        format!("{}#event#{appid}#{msg_id}", self.component_appid)
+    }
+
+    pub(crate) fn seen(&self, key: &str) -> String {
+        format!("{}#seen#{key}", self.component_appid)
+    }
+
+    /// `gsi1` partition of active authorizers with a refresh token.
+    pub(crate) fn due_partition(&self) -> String {
+        format!("{}#due", self.component_appid)
+    }
+
+    /// `gsi1` partition of pending chunks.
+    pub(crate) fn chunks_partition(&self) -> String {
+        format!("{}#chunks", self.component_appid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_keys_sort_by_index_and_parse_back() {
+        let keys = Keys::new("wxc");
+        assert!(Keys::chunk_sk(2) < Keys::chunk_sk(10));
+        let pk = keys.job("j#1");
+        assert_eq!(
+            keys.chunk_ref(&pk, &Keys::chunk_sk(12)),
+            Some(ChunkRef {
+                job_id: "j#1".into(),
+                index: 12
+            })
+        );
+    }
+
+    #[test]
+    fn another_components_keys_do_not_parse() {
+        let ours = Keys::new("wxa");
+        let theirs = Keys::new("wxb");
+        assert_eq!(ours.authorizer_appid(&theirs.authorizer("wx1")), None);
+        assert_eq!(ours.authorizer_appid(&ours.authorizer("wx1")), Some("wx1"));
+    }
+}

@@ -1,0 +1,407 @@
+//! The DynamoDB store against moto_server (a real DynamoDB-compatible server).
+//!
+//! Run through `scripts/test`, which starts moto and exports
+//! `AWS_ENDPOINT_URL_DYNAMODB`; or start moto yourself and export it (plus
+//! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_REGION`). Start moto
+//! single-threaded (see `MOTO_HINT`): `moto_server` serves requests on
+//! threads without making a conditional write atomic, so the `racing_*`
+//! contract tests would see two winners that DynamoDB never produces.
+//! Every test gets its own freshly created table.
+
+mod store_contract;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, BillingMode, KeyType, ProjectionType, StreamViewType,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use wxopen::secret::Secret;
+use wxopen::store::dynamo::{self, DynamoStore};
+use wxopen::store::*;
+
+const COMPONENT: &str = "wxcomponent0001";
+const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+/// How to start a single-threaded moto by hand.
+const MOTO_HINT: &str = "python3 -c 'from werkzeug.serving import run_simple; \
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication as D, create_backend_app as c; \
+run_simple(\"127.0.0.1\", 5005, D(c), threaded=False)' &";
+
+/// A store over a new, empty table (unique name) on the moto endpoint.
+async fn fresh_store() -> DynamoStore {
+    if std::env::var_os(ENDPOINT_VARIABLE).is_none() {
+        panic!(
+            "{ENDPOINT_VARIABLE} is not set: the DynamoDB store tests need a DynamoDB endpoint. \
+             Run scripts/test (it starts moto), or start moto single-threaded with\n  {MOTO_HINT}\nand \
+             export {ENDPOINT_VARIABLE}=http://127.0.0.1:5005 AWS_ACCESS_KEY_ID=testing \
+             AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1"
+        );
+    }
+    for (name, default) in [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        if std::env::var_os(name).is_none() {
+            panic!("{name} is not set: export {name}={default} (scripts/test does) to run the DynamoDB store tests");
+        }
+    }
+    let table = format!("wxopen-test-{}", uuid::Uuid::new_v4());
+    let store = DynamoStore::from_env(&table, COMPONENT).await;
+    if let Err(e) = dynamo::create_table(store.client(), &table).await {
+        panic!(
+            "creating table {table} on {ENDPOINT_VARIABLE} failed (is moto_server running?): {e:?}"
+        );
+    }
+    store
+}
+
+async fn fresh() -> Arc<dyn StateStore> {
+    Arc::new(fresh_store().await)
+}
+
+store_contract::contract_tests!(fresh);
+
+#[tokio::test]
+async fn namespaces_sharing_a_table_do_not_see_each_other() {
+    let a = fresh_store().await;
+    let b = DynamoStore::new(a.client().clone(), a.table(), "wxcomponent0002");
+    store_contract::namespaces_do_not_see_each_other(Arc::new(a), Arc::new(b)).await;
+}
+
+async fn raw_item(store: &DynamoStore, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .key("sk", AttributeValue::S(sk.to_owned()))
+        .send()
+        .await;
+    match out {
+        Ok(out) => out.item.unwrap_or_default(),
+        Err(e) => panic!("raw GetItem failed: {e:?}"),
+    }
+}
+
+async fn put_raw(store: &DynamoStore, item: HashMap<String, AttributeValue>) {
+    if let Err(e) = store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+    {
+        panic!("raw PutItem failed: {e:?}");
+    }
+}
+
+fn grant(appid: &str, tenant: Option<&str>, code: &str, expires_at: u64) -> AuthorizationGrant {
+    AuthorizationGrant {
+        appid: appid.to_owned(),
+        tenant: tenant.map(str::to_owned),
+        auth_code_hash: code.to_owned(),
+        access_token: Secret::new(format!("access-{code}")),
+        expires_at,
+        refresh_token: Secret::new(format!("refresh-{code}")),
+        func_info: vec![1, 15],
+        now: 1_000,
+    }
+}
+
+fn job(id: &str, chunk_count: u32) -> Job {
+    Job {
+        id: id.to_owned(),
+        appid: "wxauth1".to_owned(),
+        tenant: "t1".to_owned(),
+        kind: "template".to_owned(),
+        payload: "{}".to_owned(),
+        total: chunk_count * 2,
+        chunk_count,
+        state: JobState::Queued,
+        stop_reason: None,
+        created_at: 1_000,
+        expires_at: 1_000_000,
+    }
+}
+
+fn chunk(job_id: &str, index: u32) -> Chunk {
+    Chunk {
+        job_id: job_id.to_owned(),
+        index,
+        appid: "wxauth1".to_owned(),
+        recipients: vec![format!("o{index}a"), format!("o{index}b")],
+        results: Vec::new(),
+        state: ChunkState::Pending,
+        lease_owner: None,
+        lease_until: 0,
+        attempts: 0,
+        expires_at: 1_000_000,
+    }
+}
+
+// --- the table ---
+
+#[tokio::test]
+async fn create_table_builds_the_template_table() {
+    let store = fresh_store().await;
+    let described = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .map(|d| d.table);
+    let Ok(Some(table)) = described else {
+        panic!("DescribeTable failed: {described:?}");
+    };
+    let keys: Vec<(&str, &KeyType)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    assert_eq!(keys, vec![("pk", &KeyType::Hash), ("sk", &KeyType::Range)]);
+    let index = table
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some(dynamo::GSI_NAME));
+    let Some(index) = index else {
+        panic!("no {} index", dynamo::GSI_NAME);
+    };
+    let index_keys: Vec<(&str, &KeyType)> = index
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    assert_eq!(
+        index_keys,
+        vec![
+            (dynamo::GSI_KEY_PK, &KeyType::Hash),
+            (dynamo::GSI_KEY_SK, &KeyType::Range)
+        ]
+    );
+    let projection = index.projection();
+    assert_eq!(
+        projection.and_then(|p| p.projection_type()),
+        Some(&ProjectionType::Include)
+    );
+    assert_eq!(
+        projection.map(|p| p.non_key_attributes()),
+        Some(&[dynamo::TTL_ATTRIBUTE.to_owned()][..])
+    );
+    assert_eq!(
+        table
+            .stream_specification()
+            .and_then(|s| s.stream_view_type()),
+        Some(&StreamViewType::NewImage)
+    );
+    assert_eq!(
+        table.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .ok()
+        .and_then(|t| t.time_to_live_description)
+        .and_then(|d| d.attribute_name);
+    assert_eq!(ttl.as_deref(), Some(dynamo::TTL_ATTRIBUTE));
+}
+
+// --- TTL safety: tokens must never carry the TTL attribute ---
+
+#[tokio::test]
+async fn authorizer_and_component_token_items_have_no_ttl_attribute() {
+    let store = fresh_store().await;
+    store
+        .put_grant(&grant("wxauth1", Some("t1"), "c1", 8_200))
+        .await
+        .ok();
+    assert_eq!(
+        store
+            .acquire_component_lease("w1", 0, 1_000, 1_030)
+            .await
+            .ok(),
+        Some(LeaseOutcome::Acquired)
+    );
+    store
+        .complete_component_renewal("w1", &Secret::new("ctoken"), 8_200)
+        .await
+        .ok();
+
+    let authorizer = raw_item(
+        &store,
+        &format!("{COMPONENT}#authorizer#wxauth1"),
+        "profile",
+    )
+    .await;
+    let token = raw_item(&store, &format!("{COMPONENT}#component"), "token").await;
+
+    for item in [&authorizer, &token] {
+        assert!(!item.is_empty(), "item not written");
+        assert!(
+            !item.contains_key(dynamo::TTL_ATTRIBUTE),
+            "a token record carries the TTL attribute"
+        );
+        assert_eq!(
+            item.get(dynamo::TOKEN_EXPIRES_AT_ATTRIBUTE),
+            Some(&AttributeValue::N("8200".to_owned()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn records_meant_to_disappear_carry_the_ttl_attribute() {
+    let store = fresh_store().await;
+    store
+        .create_job(&job("j1", 1), &[chunk("j1", 0)])
+        .await
+        .ok();
+    let chunk_item = raw_item(&store, &format!("{COMPONENT}#job#j1"), "chunk#00000").await;
+    assert_eq!(
+        chunk_item.get(dynamo::TTL_ATTRIBUTE),
+        Some(&AttributeValue::N("1000000".to_owned()))
+    );
+    assert_eq!(
+        chunk_item.get(dynamo::KIND_ATTRIBUTE),
+        Some(&AttributeValue::S(dynamo::KIND_CHUNK.to_owned()))
+    );
+}
+
+// --- malformed items ---
+
+#[tokio::test]
+async fn an_authorizer_with_an_unknown_status_is_corrupt_naming_the_attribute() {
+    let store = fresh_store().await;
+    store
+        .put_grant(&grant("wxauth1", None, "c1", 8_200))
+        .await
+        .ok();
+    let mut item = raw_item(
+        &store,
+        &format!("{COMPONENT}#authorizer#wxauth1"),
+        "profile",
+    )
+    .await;
+    item.insert("status".to_owned(), AttributeValue::S("bogus".to_owned()));
+    put_raw(&store, item).await;
+
+    match store.get_authorizer("wxauth1").await {
+        Err(StoreError::Corrupt {
+            record, attribute, ..
+        }) => {
+            assert_eq!((record, attribute.as_str()), ("authorizer", "status"));
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_authorizer_missing_an_attribute_is_corrupt_naming_it() {
+    let store = fresh_store().await;
+    store
+        .put_grant(&grant("wxauth1", None, "c1", 8_200))
+        .await
+        .ok();
+    let mut item = raw_item(
+        &store,
+        &format!("{COMPONENT}#authorizer#wxauth1"),
+        "profile",
+    )
+    .await;
+    item.remove("authorized_at");
+    put_raw(&store, item).await;
+
+    match store.get_authorizer("wxauth1").await {
+        Err(StoreError::Corrupt { attribute, .. }) => assert_eq!(attribute, "authorized_at"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+// --- the sparse index ---
+
+#[tokio::test]
+async fn due_authorizers_pages_through_the_index_and_skips_revoked_ones() {
+    let store = fresh_store().await;
+    for (i, expiry) in [(1, 2_000), (2, 2_100), (3, 2_200), (4, 9_000)] {
+        store
+            .put_grant(&grant(&format!("wxauth{i}"), None, "c", expiry))
+            .await
+            .ok();
+    }
+    store.revoke_authorizer("wxauth2", 1_500).await.ok();
+
+    let mut due = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = match store.due_authorizers(3_000, cursor.as_deref(), 1).await {
+            Ok(page) => page,
+            Err(e) => panic!("due_authorizers failed: {e:?}"),
+        };
+        due.extend(page.items);
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    due.sort();
+    assert_eq!(due, vec!["wxauth1".to_owned(), "wxauth3".to_owned()]);
+    let revoked = raw_item(
+        &store,
+        &format!("{COMPONENT}#authorizer#wxauth2"),
+        "profile",
+    )
+    .await;
+    assert!(!revoked.contains_key(dynamo::GSI_KEY_PK));
+}
+
+// --- jobs ---
+
+#[tokio::test]
+async fn a_job_with_an_existing_id_is_refused_whole() {
+    let store = fresh_store().await;
+    store
+        .create_job(&job("j1", 1), &[chunk("j1", 0)])
+        .await
+        .ok();
+    let again = store
+        .create_job(&job("j1", 2), &[chunk("j1", 5), chunk("j1", 6)])
+        .await;
+    assert!(matches!(again, Err(StoreError::Invalid(_))));
+    assert_eq!(store.list_chunks("j1").await.ok().map(|c| c.len()), Some(1));
+}
+
+// --- configuration and cost ---
+
+#[tokio::test]
+async fn from_env_reaches_the_endpoint_in_aws_endpoint_url_dynamodb() {
+    // fresh_store builds its client with `from_env` only: the table it
+    // created is found on the endpoint, so the variable was honoured.
+    let store = fresh_store().await;
+    let described = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await;
+    assert!(described.is_ok(), "{described:?}");
+}
+
+#[tokio::test]
+async fn every_operation_of_a_renewal_is_one_request() {
+    let store = fresh_store().await;
+    let before = store.request_counts();
+    store
+        .acquire_component_lease("a", 0, 1_000, 1_030)
+        .await
+        .ok();
+    store
+        .complete_component_renewal("a", &Secret::new("tok"), 8_200)
+        .await
+        .ok();
+    let used = store.request_counts().since(&before);
+    assert_eq!((used.update_item, used.total()), (2, 2));
+}

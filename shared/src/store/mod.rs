@@ -36,7 +36,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn backend(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn backend(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         StoreError::Backend {
             message: message.into(),
             source: Some(Box::new(source)),
@@ -133,15 +136,31 @@ pub trait StateStore: Send + Sync + 'static {
     /// The stored ticket, unless it was stored `TICKET_VALIDITY_SECS` or more before `now`.
     async fn get_ticket(&self, now: u64) -> StoreResult<Option<Ticket>>;
     /// Newest CreateTime wins: stores only if `create_time` is newer than the stored one.
-    async fn put_ticket_if_newer(&self, ticket: &Secret, create_time: i64, now: u64) -> StoreResult<TicketWrite>;
+    async fn put_ticket_if_newer(
+        &self,
+        ticket: &Secret,
+        create_time: i64,
+        now: u64,
+    ) -> StoreResult<TicketWrite>;
 
     // --- component token ---
     async fn get_component_token(&self) -> StoreResult<TokenState>;
     /// Conditional: `(lease_until <= now OR no lease) AND version = expected_version`;
     /// creates the record when `expected_version` is 0 and none exists.
-    async fn acquire_component_lease(&self, owner: &str, expected_version: u64, now: u64, lease_until: u64) -> StoreResult<LeaseOutcome>;
+    async fn acquire_component_lease(
+        &self,
+        owner: &str,
+        expected_version: u64,
+        now: u64,
+        lease_until: u64,
+    ) -> StoreResult<LeaseOutcome>;
     /// Conditional on `lease_owner = owner`: token, version+1, lease cleared, in one write.
-    async fn complete_component_renewal(&self, owner: &str, token: &Secret, expires_at: u64) -> StoreResult<RenewalOutcome>;
+    async fn complete_component_renewal(
+        &self,
+        owner: &str,
+        token: &Secret,
+        expires_at: u64,
+    ) -> StoreResult<RenewalOutcome>;
     /// Give the lease back without a new token (renewal failed).
     async fn release_component_lease(&self, owner: &str) -> StoreResult<()>;
     /// Compare-and-invalidate: marks the token unusable only if `version` is still current.
@@ -151,14 +170,42 @@ pub trait StateStore: Send + Sync + 'static {
     async fn get_authorizer(&self, appid: &str) -> StoreResult<Option<Authorizer>>;
     /// Store an exchange (see `GrantOutcome`); idempotent by (appid, auth_code_hash).
     async fn put_grant(&self, grant: &AuthorizationGrant) -> StoreResult<GrantOutcome>;
-    async fn set_profile(&self, appid: &str, profile: &AuthorizerProfile, now: u64) -> StoreResult<()>;
+    async fn set_profile(
+        &self,
+        appid: &str,
+        profile: &AuthorizerProfile,
+        now: u64,
+    ) -> StoreResult<()>;
     /// Bind an unbound authorizer to a tenant; false if bound to another tenant or unknown.
     async fn bind_tenant(&self, appid: &str, tenant: &str, now: u64) -> StoreResult<bool>;
-    async fn list_authorizers(&self, tenant: Option<&str>, cursor: Option<&str>, limit: u32) -> StoreResult<Page<Authorizer>>;
+    async fn list_authorizers(
+        &self,
+        tenant: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Page<Authorizer>>;
     /// Active authorizers whose token expires at or before `due_before`, via the sparse index.
-    async fn due_authorizers(&self, due_before: u64, cursor: Option<&str>, limit: u32) -> StoreResult<Page<String>>;
-    async fn acquire_authorizer_lease(&self, appid: &str, owner: &str, expected_version: u64, now: u64, lease_until: u64) -> StoreResult<LeaseOutcome>;
-    async fn complete_authorizer_renewal(&self, appid: &str, owner: &str, tokens: &RenewedTokens, now: u64) -> StoreResult<RenewalOutcome>;
+    async fn due_authorizers(
+        &self,
+        due_before: u64,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Page<String>>;
+    async fn acquire_authorizer_lease(
+        &self,
+        appid: &str,
+        owner: &str,
+        expected_version: u64,
+        now: u64,
+        lease_until: u64,
+    ) -> StoreResult<LeaseOutcome>;
+    async fn complete_authorizer_renewal(
+        &self,
+        appid: &str,
+        owner: &str,
+        tokens: &RenewedTokens,
+        now: u64,
+    ) -> StoreResult<RenewalOutcome>;
     async fn release_authorizer_lease(&self, appid: &str, owner: &str) -> StoreResult<()>;
     async fn invalidate_authorizer_token(&self, appid: &str, version: u64) -> StoreResult<bool>;
     /// `unauthorized`: status revoked, access and refresh tokens erased. False if unknown.
@@ -167,7 +214,12 @@ pub trait StateStore: Send + Sync + 'static {
     async fn mark_needs_reauth(&self, appid: &str, now: u64) -> StoreResult<bool>;
     /// Reconcile: set the refresh token if missing or different (and an authorizer in
     /// needs_reauth becomes active again). Creates nothing. Returns whether it changed.
-    async fn repair_refresh_token(&self, appid: &str, refresh_token: &Secret, now: u64) -> StoreResult<bool>;
+    async fn repair_refresh_token(
+        &self,
+        appid: &str,
+        refresh_token: &Secret,
+        now: u64,
+    ) -> StoreResult<bool>;
 
     // --- links and pre-auth codes ---
     async fn create_link(&self, link: &Link) -> StoreResult<()>;
@@ -188,26 +240,63 @@ pub trait StateStore: Send + Sync + 'static {
     async fn create_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()>;
     async fn get_job(&self, id: &str, now: u64) -> StoreResult<Option<Job>>;
     async fn list_chunks(&self, job_id: &str) -> StoreResult<Vec<Chunk>>;
-    async fn set_job_state(&self, id: &str, state: JobState, stop_reason: Option<&str>) -> StoreResult<()>;
+    async fn set_job_state(
+        &self,
+        id: &str,
+        state: JobState,
+        stop_reason: Option<&str>,
+    ) -> StoreResult<()>;
     /// Pending chunks whose lease is free at `now` (for the in-process worker and crash recovery).
     async fn claimable_chunks(&self, now: u64, limit: u32) -> StoreResult<Vec<ChunkRef>>;
-    async fn claim_chunk(&self, chunk: &ChunkRef, owner: &str, now: u64, lease_until: u64) -> StoreResult<ClaimOutcome>;
+    async fn claim_chunk(
+        &self,
+        chunk: &ChunkRef,
+        owner: &str,
+        now: u64,
+        lease_until: u64,
+    ) -> StoreResult<ClaimOutcome>;
     /// Save results so far and extend the lease; conditional on `lease_owner = owner`.
-    async fn checkpoint_chunk(&self, chunk: &ChunkRef, owner: &str, results: &[RecipientResult], lease_until: u64) -> StoreResult<CheckpointOutcome>;
+    async fn checkpoint_chunk(
+        &self,
+        chunk: &ChunkRef,
+        owner: &str,
+        results: &[RecipientResult],
+        lease_until: u64,
+    ) -> StoreResult<CheckpointOutcome>;
     /// Final results and state (Done or Stopped), lease cleared; conditional on `lease_owner = owner`.
-    async fn finish_chunk(&self, chunk: &ChunkRef, owner: &str, results: &[RecipientResult], state: ChunkState) -> StoreResult<CheckpointOutcome>;
+    async fn finish_chunk(
+        &self,
+        chunk: &ChunkRef,
+        owner: &str,
+        results: &[RecipientResult],
+        state: ChunkState,
+    ) -> StoreResult<CheckpointOutcome>;
     async fn release_chunk(&self, chunk: &ChunkRef, owner: &str) -> StoreResult<()>;
 
     // --- idempotency ---
-    async fn insert_idempotency(&self, record: &IdempotencyRecord, now: u64) -> StoreResult<IdempotencyOutcome>;
-    async fn complete_idempotency(&self, key_hash: &str, status: u16, body: &str) -> StoreResult<()>;
+    async fn insert_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        now: u64,
+    ) -> StoreResult<IdempotencyOutcome>;
+    async fn complete_idempotency(
+        &self,
+        key_hash: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()>;
     /// Forget an in-progress record whose request failed before answering, so it can be retried.
     async fn delete_idempotency(&self, key_hash: &str) -> StoreResult<()>;
 
     // --- finish events and seen pushes ---
     /// Stored by (appid, msg_id); a repeat overwrites with the same content.
     async fn put_finish_event(&self, event: &FinishEvent) -> StoreResult<()>;
-    async fn get_finish_events(&self, appid: &str, msg_ids: &[u64], now: u64) -> StoreResult<Vec<FinishEvent>>;
+    async fn get_finish_events(
+        &self,
+        appid: &str,
+        msg_ids: &[u64],
+        now: u64,
+    ) -> StoreResult<Vec<FinishEvent>>;
     /// Dedupe WeChat retries: true the first time `key` is seen (until `expires_at`).
     async fn mark_push_seen(&self, key: &str, now: u64, expires_at: u64) -> StoreResult<bool>;
 }

@@ -1,0 +1,297 @@
+//! Framework-free HTTP: `http::Request<Bytes>` → `http::Response<Bytes>`, used
+//! unchanged by the Lambda binaries (through lambda_http) and by `wxopen serve`
+//! (through axum). The route table here is the single list of routes; the SAM
+//! template and the function binaries are tested against it.
+
+pub mod api;
+pub mod auth;
+pub mod authorize;
+pub mod callback;
+pub mod error;
+
+pub use error::ApiError;
+
+use crate::app::App;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+pub type Request = http::Request<Bytes>;
+pub type Response = http::Response<Bytes>;
+
+/// Largest body any route accepts (media uploads); pushes have their own 64 KiB limit.
+pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
+
+/// Which Lambda function serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Callback,
+    Authorize,
+    Send,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Callback => "callback",
+            Function::Authorize => "authorize",
+            Function::Send => "send",
+        }
+    }
+}
+
+/// A route: method, path pattern with `{param}` segments, and its function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub function: Function,
+    pub handler: Handler,
+}
+
+/// Names the handler a route dispatches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    ComponentUrlCheck,
+    ComponentEvents,
+    AuthorizerUrlCheck,
+    AuthorizerEvents,
+    AuthorizePage,
+    AuthorizeCallback,
+    CreateLink,
+    ListAuthorizers,
+    GetAuthorizer,
+    AccessToken,
+    TemplateMessages,
+    MassMessages,
+    MassStatus,
+    CustomMessages,
+    Media,
+    GetJob,
+    Health,
+}
+
+use Function::*;
+use Handler::*;
+
+/// Every route of every HTTP function.
+#[rustfmt::skip] // one route a line reads as the table it is
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", pattern: "/wechat/component/events", function: Callback, handler: ComponentUrlCheck },
+    Route { method: "POST", pattern: "/wechat/component/events", function: Callback, handler: ComponentEvents },
+    Route { method: "GET", pattern: "/wechat/authorizers/{appid}/events", function: Callback, handler: AuthorizerUrlCheck },
+    Route { method: "POST", pattern: "/wechat/authorizers/{appid}/events", function: Callback, handler: AuthorizerEvents },
+    Route { method: "GET", pattern: "/authorize/{link_id}", function: Authorize, handler: AuthorizePage },
+    Route { method: "GET", pattern: "/authorize/{link_id}/callback", function: Authorize, handler: AuthorizeCallback },
+    Route { method: "POST", pattern: "/v1/authorization-links", function: Send, handler: CreateLink },
+    Route { method: "GET", pattern: "/v1/authorizers", function: Send, handler: ListAuthorizers },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}", function: Send, handler: GetAuthorizer },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/access-token", function: Send, handler: AccessToken },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/template-messages", function: Send, handler: TemplateMessages },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/mass-messages", function: Send, handler: MassMessages },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/mass-messages/{msg_id}", function: Send, handler: MassStatus },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/custom-messages", function: Send, handler: CustomMessages },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/media", function: Send, handler: Media },
+    Route { method: "GET", pattern: "/v1/jobs/{job_id}", function: Send, handler: GetJob },
+    Route { method: "GET", pattern: "/healthz", function: Send, handler: Health },
+];
+
+/// Path parameters of a matched route, in pattern order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Matches a path against a pattern; parameters are percent-decoded and must be non-empty.
+pub fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
+    let mut want = pattern.trim_matches('/').split('/');
+    let mut got = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/');
+    let mut params = Vec::new();
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(Params(params)),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    let value = percent_decode(g)?;
+                    if value.is_empty() {
+                        return None;
+                    }
+                    params.push((name, value));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Finds the route for a request. `only` restricts to one function's routes (a Lambda).
+pub fn find_route(
+    method: &Method,
+    path: &str,
+    only: Option<Function>,
+) -> Result<(&'static Route, Params), StatusCode> {
+    let mut path_matched = false;
+    for route in ROUTES
+        .iter()
+        .filter(|r| only.is_none_or(|f| r.function == f))
+    {
+        if let Some(params) = match_pattern(route.pattern, path) {
+            if route.method == method.as_str() {
+                return Ok((route, params));
+            }
+            path_matched = true;
+        }
+    }
+    Err(if path_matched {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else {
+        StatusCode::NOT_FOUND
+    })
+}
+
+/// Serves one request: route, dispatch, and map any error to its JSON answer.
+pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response {
+    let (route, params) = match find_route(req.method(), req.uri().path(), only) {
+        Ok(found) => found,
+        Err(StatusCode::METHOD_NOT_ALLOWED) => {
+            return ApiError::method_not_allowed().into_response()
+        }
+        Err(_) => return ApiError::not_found("no such route").into_response(),
+    };
+    let result = match route.handler {
+        ComponentUrlCheck => callback::component_url_check(app, req).await,
+        ComponentEvents => callback::component_events(app, req).await,
+        AuthorizerUrlCheck => callback::authorizer_url_check(app, req, &params).await,
+        AuthorizerEvents => callback::authorizer_events(app, req, &params).await,
+        AuthorizePage => authorize::page(app, req, &params).await,
+        AuthorizeCallback => authorize::callback(app, req, &params).await,
+        CreateLink => authorize::create_link(app, req).await,
+        ListAuthorizers => api::list_authorizers(app, req).await,
+        GetAuthorizer => api::get_authorizer(app, req, &params).await,
+        AccessToken => api::access_token(app, req, &params).await,
+        TemplateMessages => api::template_messages(app, req, &params).await,
+        MassMessages => api::mass_messages(app, req, &params).await,
+        MassStatus => api::mass_status(app, req, &params).await,
+        CustomMessages => api::custom_messages(app, req, &params).await,
+        Media => api::media(app, req, &params).await,
+        GetJob => api::get_job(app, req, &params).await,
+        Health => Ok(health()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+fn health() -> Response {
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Bytes::from(bytes))
+        .unwrap_or_else(|_| http::Response::new(Bytes::new()))
+}
+
+/// A plain-text response (WeChat push answers: `success`, echostr).
+pub fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body.into())
+        .unwrap_or_else(|_| http::Response::new(Bytes::new()))
+}
+
+/// An HTML page.
+pub fn html_response(status: StatusCode, body: String) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "strict-origin-when-cross-origin")
+        .body(Bytes::from(body))
+        .unwrap_or_else(|_| http::Response::new(Bytes::new()))
+}
+
+/// Query parameters of a request (last value wins).
+pub fn query_params(req: &Request) -> std::collections::HashMap<String, String> {
+    req.uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_with_params_and_reject_extra_segments() {
+        let p = match_pattern(
+            "/v1/authorizers/{appid}/mass-messages/{msg_id}",
+            "/v1/authorizers/wx1/mass-messages/42",
+        )
+        .unwrap();
+        assert_eq!(p.get("appid"), Some("wx1"));
+        assert_eq!(p.get("msg_id"), Some("42"));
+        assert!(match_pattern("/v1/authorizers/{appid}", "/v1/authorizers/wx1/extra").is_none());
+        assert!(match_pattern("/v1/authorizers/{appid}", "/v1/authorizers/").is_none());
+        assert!(match_pattern("/healthz", "/healthz").is_some());
+    }
+
+    #[test]
+    fn find_route_distinguishes_404_405_and_function_filter() {
+        assert_eq!(
+            find_route(&Method::GET, "/nope", None).unwrap_err(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            find_route(&Method::DELETE, "/healthz", None).unwrap_err(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let (r, _) = find_route(&Method::POST, "/wechat/component/events", None).unwrap();
+        assert_eq!(r.handler, Handler::ComponentEvents);
+        assert!(find_route(
+            &Method::POST,
+            "/wechat/component/events",
+            Some(Function::Send)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{} {}",
+                    a.method,
+                    a.pattern
+                );
+            }
+        }
+    }
+}

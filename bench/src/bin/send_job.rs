@@ -1,0 +1,211 @@
+//! A 10,000-recipient template job against the simulator with 50 ms injected
+//! latency per send and the default concurrency of 32 per authorizer.
+//!
+//! `cargo run --release -p wxopen-bench --bin send_job [-- sqlite|dynamo|both [RECIPIENTS]]`
+//! (DynamoDB needs `AWS_ENDPOINT_URL_DYNAMODB`, e.g. moto_server.)
+//!
+//! Prints, per store: wall time against the ideal (recipients × 50 ms / 32;
+//! target ≤ 1.15×), peak memory (target ≤ 64 MiB; the in-process simulator is
+//! included, so this is an upper bound), CPU per recipient (simulator included),
+//! and on DynamoDB the store writes per recipient (target ≤ 0.05).
+
+use std::time::{Duration, Instant};
+use wxopen::service::{send, worker};
+use wxopen::store::StateStore;
+use wxopen::wechat::{paths, TemplateMessage, TemplateValue};
+use wxopen_sim::{Fault, FaultSpec};
+use wxopen_tests::{Backend, EnvOptions, TestEnv};
+
+const APPID: &str = "wx5add0a0000000001";
+const TEMPLATE: &str = "SimTpl01OrderShipped";
+const LATENCY: Duration = Duration::from_millis(50);
+const CONCURRENCY: usize = 32;
+const TARGET_RATIO: f64 = 1.15;
+const TARGET_PEAK_MIB: f64 = 64.0;
+const TARGET_WRITES_PER_RECIPIENT: f64 = 0.05;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Failure> {
+    let mut args = std::env::args().skip(1);
+    let which = args.next().unwrap_or_else(|| "both".to_owned());
+    let recipients: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let dynamo_available = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok();
+    let backends: Vec<Backend> = match which.as_str() {
+        "sqlite" => vec![Backend::Sqlite],
+        "dynamo" => vec![Backend::Dynamo],
+        _ if dynamo_available => vec![Backend::Sqlite, Backend::Dynamo],
+        _ => {
+            println!("(DynamoDB skipped: AWS_ENDPOINT_URL_DYNAMODB is not set)");
+            vec![Backend::Sqlite]
+        }
+    };
+    println!(
+        "send_job: {recipients} recipients, {} ms latency per send, concurrency {CONCURRENCY}, chunks of 200",
+        LATENCY.as_millis()
+    );
+    for backend in backends {
+        run(backend, recipients).await?;
+    }
+    Ok(())
+}
+
+fn openids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("oBenchFollower{i:014}")).collect()
+}
+
+async fn run(backend: Backend, recipients: usize) -> Result<(), Failure> {
+    let mut opts = EnvOptions::new(backend);
+    opts.sim.finish_pushes = false;
+    opts.sim.max_call_records = 1000;
+    opts.sim.limits.template_sends_per_day = u64::MAX;
+    opts.sim.push_timeout = Duration::from_secs(30);
+    if let Some(account) = opts.sim.accounts.first_mut() {
+        account.followers.extend(openids(recipients));
+    }
+    opts.settings = vec![("WXOPEN_SEND_CONCURRENCY".into(), CONCURRENCY.to_string())];
+    opts.wechat_timeout = Duration::from_secs(10);
+    let env = TestEnv::start_with(opts).await;
+    env.authorized(APPID).await;
+    env.store()
+        .bind_tenant(APPID, "bench", env.sim.now())
+        .await?;
+    env.sim.set_fault(
+        paths::TEMPLATE_SEND,
+        FaultSpec {
+            rate: 1.0,
+            kind: Fault::Latency(LATENCY),
+        },
+    );
+
+    // On DynamoDB, a store of our own over the same table, so its requests can be counted.
+    let counted = match &env.app.config.store {
+        wxopen::config::StoreSpec::Dynamodb(table) => Some(
+            wxopen::store::dynamo::DynamoStore::from_env(table, &env.app.config.component_appid)
+                .await,
+        ),
+        _ => None,
+    };
+    let app = match &counted {
+        Some(store) => wxopen::app::App {
+            store: std::sync::Arc::new(store.clone()) as std::sync::Arc<dyn StateStore>,
+            ..env.app.clone()
+        },
+        None => env.app.clone(),
+    };
+    // Warm the token and connection pool so the timing is the job's.
+    app.tokens.authorizer_token(APPID).await?;
+
+    let message = TemplateMessage {
+        touser: String::new(),
+        template_id: TEMPLATE.into(),
+        url: Some("https://erp.example.com/orders/1".into()),
+        miniprogram: None,
+        data: [("first".to_owned(), TemplateValue::new("Your order shipped"))]
+            .into_iter()
+            .collect(),
+        client_msg_id: None,
+    };
+    let rss_before = memory_kib("VmRSS");
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let job = send::enqueue_job(
+        &app,
+        APPID,
+        "bench",
+        send::TemplateSend {
+            message,
+            recipients: openids(recipients),
+        },
+        send::new_job_id(),
+    )
+    .await?;
+    let report = worker::drain(&app, "bench-worker", usize::MAX).await?;
+    let wall = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
+    let peak = memory_kib("VmHWM");
+    let view = wxopen::service::jobs::job_view(&app, &job.job_id, 0, 1)
+        .await?
+        .ok_or("job vanished")?;
+    let sent_unique = env.sim.template_sends(APPID).len();
+
+    let ideal =
+        Duration::from_secs_f64(recipients as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64);
+    let ratio = wall.as_secs_f64() / ideal.as_secs_f64();
+    println!("\n== {backend:?} ==");
+    println!(
+        "job {}: {} chunks, state {}, sent {} (simulator recorded {sent_unique}), failed {}, unknown {}, unsent {}, store errors {}",
+        job.job_id, job.chunks, view.state, view.counts.sent, view.counts.failed, view.counts.unknown, view.counts.unsent, report.errors
+    );
+    println!(
+        "wall time      {:>8.2} s   ideal {:.2} s   ratio {ratio:.3} (target ≤ {TARGET_RATIO}) {}",
+        wall.as_secs_f64(),
+        ideal.as_secs_f64(),
+        verdict(ratio <= TARGET_RATIO)
+    );
+    let peak_mib = peak as f64 / 1024.0;
+    println!(
+        "peak memory    {peak_mib:>8.1} MiB (process, simulator included; {:.1} MiB before the job) (target ≤ {TARGET_PEAK_MIB}) {}",
+        rss_before as f64 / 1024.0,
+        verdict(peak_mib <= TARGET_PEAK_MIB)
+    );
+    println!(
+        "CPU            {:>8.1} µs per recipient ({cpu:.2} s user+sys, simulator included)",
+        cpu * 1e6 / recipients as f64
+    );
+    if let Some(store) = &counted {
+        let c = store.request_counts();
+        let writes = c.put_item + c.update_item + c.delete_item + c.transact_items;
+        let billed = c.put_item + c.update_item + c.delete_item + 2 * c.transact_items;
+        let per = writes as f64 / recipients as f64;
+        println!(
+            "store writes   {per:>8.4} per recipient ({writes} item writes: {} updates, {} puts, {} in one transaction; {:.4} billed per recipient) (target ≤ {TARGET_WRITES_PER_RECIPIENT}) {}",
+            c.update_item,
+            c.put_item,
+            c.transact_items,
+            billed as f64 / recipients as f64,
+            verdict(per <= TARGET_WRITES_PER_RECIPIENT)
+        );
+        println!(
+            "store reads    {} get, {} query, {} batch get",
+            c.get_item, c.query, c.batch_get_item
+        );
+    }
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "OK"
+    } else {
+        "MISSED"
+    }
+}
+
+/// A `/proc/self/status` figure in KiB (0 where unavailable).
+fn memory_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process (Linux clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}

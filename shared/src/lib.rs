@@ -1,0 +1,21 @@
+//! wxopen: a WeChat third-party platform (第三方平台) backend.
+//!
+//! Everything that is not a Lambda entry point lives here. Handlers stay thin:
+//! parse → call a `service` function → map the result. No AWS or Lambda type
+//! reaches `service`.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod lambda_support;
+pub mod local;
+pub mod pages;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod wechat;
+pub mod xml;

@@ -1,0 +1,403 @@
+//! Sending one template message to many openids for one authorizer: bounded
+//! concurrency per authorizer, one token per batch with compare-and-invalidate
+//! on a token error, and each failure sorted into what the caller must do
+//! (design.md §6). Used by inline sends and by the job worker alike.
+
+use crate::app::App;
+use crate::secret::Secret;
+use crate::tokens::TokenError;
+use crate::wechat::{ErrorClass, TemplateMessage, WechatError};
+use futures::stream::{self, Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::Semaphore;
+
+/// errcodes that mean the template itself is wrong, so every recipient would fail alike.
+const TEMPLATE_ERRCODES: &[i64] = &[40036, 40037, 47003];
+
+/// What became of one recipient in one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// WeChat accepted it (or had already accepted it under the same client_msg_id).
+    Sent { msgid: Option<u64> },
+    /// WeChat refused this recipient (40003, 43004, …): recorded, the rest go on.
+    Failed { errcode: Option<i64> },
+    /// The request may have been carried out (timeout after sending): re-send
+    /// only with the same client_msg_id, which WeChat deduplicates.
+    Unknown,
+    /// Certainly not sent (busy, 5xx, unreachable) after the client's own retries: try again later.
+    Retryable { errcode: Option<i64> },
+    /// Nothing more may be sent (quota spent, authorizer revoked, bad template, …); this recipient was not sent.
+    Stop(StopReason),
+    /// Not attempted: the batch had already stopped.
+    Skipped,
+}
+
+/// Why a batch (and its job) stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// 45009: the account's daily quota is spent.
+    QuotaExhausted,
+    AuthorizerRevoked,
+    AuthorizerNeedsReauth,
+    AuthorizerUnknown,
+    /// 40036/40037/47003: the template id or data is wrong.
+    InvalidTemplate {
+        errcode: i64,
+    },
+    /// Another WeChat refusal that would repeat for every recipient.
+    WechatError {
+        errcode: Option<i64>,
+    },
+    /// Another worker stopped the job; its stored reason.
+    JobStopped(String),
+}
+
+impl StopReason {
+    /// The snake_case code clients see.
+    pub fn code(&self) -> &str {
+        match self {
+            StopReason::JobStopped(reason) => match StopReason::parse(reason).known_code() {
+                Some(code) => code,
+                None => reason.split(':').next().unwrap_or(reason),
+            },
+            known => known.known_code().unwrap_or_default(),
+        }
+    }
+
+    fn known_code(&self) -> Option<&'static str> {
+        Some(match self {
+            StopReason::QuotaExhausted => "quota_exhausted",
+            StopReason::AuthorizerRevoked => "authorizer_revoked",
+            StopReason::AuthorizerNeedsReauth => "authorizer_needs_reauth",
+            StopReason::AuthorizerUnknown => "authorizer_unknown",
+            StopReason::InvalidTemplate { .. } => "invalid_template",
+            StopReason::WechatError { .. } => "wechat_error",
+            StopReason::JobStopped(_) => return None,
+        })
+    }
+
+    /// WeChat's errcode behind the stop, when there is one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            StopReason::QuotaExhausted => Some(crate::wechat::ERRCODE_QUOTA),
+            StopReason::InvalidTemplate { errcode } => Some(*errcode),
+            StopReason::WechatError { errcode } => *errcode,
+            StopReason::JobStopped(reason) => match StopReason::parse(reason) {
+                StopReason::JobStopped(_) => None,
+                known => known.errcode(),
+            },
+            _ => None,
+        }
+    }
+
+    /// Reads a stored `code` or `code:errcode` back (unknown codes stay `JobStopped`).
+    pub fn parse(stored: &str) -> StopReason {
+        let (code, errcode) = match stored.split_once(':') {
+            Some((code, n)) => (code, n.parse().ok()),
+            None => (stored, None),
+        };
+        match (code, errcode) {
+            ("quota_exhausted", _) => StopReason::QuotaExhausted,
+            ("authorizer_revoked", _) => StopReason::AuthorizerRevoked,
+            ("authorizer_needs_reauth", _) => StopReason::AuthorizerNeedsReauth,
+            ("authorizer_unknown", _) => StopReason::AuthorizerUnknown,
+            ("invalid_template", Some(errcode)) => StopReason::InvalidTemplate { errcode },
+            ("wechat_error", errcode) => StopReason::WechatError { errcode },
+            _ => StopReason::JobStopped(stored.to_owned()),
+        }
+    }
+}
+
+/// Stored form: `code` or `code:errcode`.
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.errcode()) {
+            (StopReason::JobStopped(reason), _) => f.write_str(reason),
+            (StopReason::QuotaExhausted, _) | (_, None) => f.write_str(self.code()),
+            (_, Some(code)) => write!(f, "{}:{code}", self.code()),
+        }
+    }
+}
+
+/// Sorts a WeChat failure of one template send.
+pub fn classify(err: &WechatError) -> Delivery {
+    match err.class() {
+        ErrorClass::AlreadySent => Delivery::Sent {
+            msgid: already_sent_msgid(err),
+        },
+        ErrorClass::Recipient => Delivery::Failed {
+            errcode: err.errcode(),
+        },
+        ErrorClass::Quota => Delivery::Stop(StopReason::QuotaExhausted),
+        ErrorClass::RefreshTokenInvalid => Delivery::Stop(StopReason::AuthorizerNeedsReauth),
+        ErrorClass::Unknown => Delivery::Unknown,
+        ErrorClass::Busy | ErrorClass::Unavailable | ErrorClass::TokenInvalid => {
+            Delivery::Retryable {
+                errcode: err.errcode(),
+            }
+        }
+        ErrorClass::Other => match err.errcode() {
+            Some(code) if TEMPLATE_ERRCODES.contains(&code) => {
+                Delivery::Stop(StopReason::InvalidTemplate { errcode: code })
+            }
+            code => Delivery::Stop(StopReason::WechatError { errcode: code }),
+        },
+    }
+}
+
+fn already_sent_msgid(err: &WechatError) -> Option<u64> {
+    match err {
+        WechatError::Api { msg_id, .. } => *msg_id,
+        _ => None,
+    }
+}
+
+/// Sorts a failure to obtain or use the authorizer's token.
+pub fn classify_token(err: &TokenError) -> Delivery {
+    match err {
+        TokenError::Revoked(_) => Delivery::Stop(StopReason::AuthorizerRevoked),
+        TokenError::NeedsReauth(_) => Delivery::Stop(StopReason::AuthorizerNeedsReauth),
+        TokenError::UnknownAuthorizer(_) => Delivery::Stop(StopReason::AuthorizerUnknown),
+        TokenError::Wechat(e) => classify(e),
+        TokenError::NoTicket | TokenError::Busy | TokenError::Store(_) => {
+            Delivery::Retryable { errcode: None }
+        }
+    }
+}
+
+/// The dedupe id WeChat keeps for about 10 minutes: the same (seed, openid)
+/// always gives the same id, so a repeated attempt is dropped by WeChat.
+pub fn client_msg_id(seed: &str, openid: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(seed.as_bytes());
+    h.update([0u8]);
+    h.update(openid.as_bytes());
+    let mut id = hex::encode(h.finalize());
+    id.truncate(32);
+    id
+}
+
+type LimiterKey = (String, String, usize);
+
+/// One semaphore per (component, authorizer, limit) in this process, shared by
+/// every inline send and chunk of that authorizer, so running chunks side by
+/// side never exceeds the configured concurrency against one account.
+pub fn limiter(app: &App, appid: &str) -> Arc<Semaphore> {
+    static LIMITERS: OnceLock<Mutex<HashMap<LimiterKey, Arc<Semaphore>>>> = OnceLock::new();
+    let limit = app.config.send_concurrency.max(1);
+    let key = (app.config.component_appid.clone(), appid.to_owned(), limit);
+    let mut map = LIMITERS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry(key)
+        .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+        .clone()
+}
+
+/// A template message being sent to many recipients of one authorizer.
+pub struct Batch {
+    app: App,
+    appid: String,
+    message: TemplateMessage,
+    token: Mutex<Secret>,
+    limiter: Arc<Semaphore>,
+    stop: OnceLock<StopReason>,
+}
+
+impl Batch {
+    /// Fetches the authorizer token once for the whole batch.
+    pub async fn start(
+        app: &App,
+        appid: &str,
+        message: TemplateMessage,
+    ) -> Result<Batch, TokenError> {
+        let token = app.tokens.authorizer_token(appid).await?;
+        Ok(Batch {
+            app: app.clone(),
+            appid: appid.to_owned(),
+            message,
+            token: Mutex::new(token),
+            limiter: limiter(app, appid),
+            stop: OnceLock::new(),
+        })
+    }
+
+    /// Stops the batch: sends not yet begun are skipped. The first reason wins.
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self.stop.set(reason);
+    }
+
+    pub fn stop_reason(&self) -> Option<&StopReason> {
+        self.stop.get()
+    }
+
+    /// Sends to each `(openid, client_msg_id)`, at most the authorizer's
+    /// concurrency at once, yielding outcomes as they complete. A `Stop`
+    /// outcome stops the batch before it is yielded.
+    pub fn deliver(
+        &self,
+        recipients: Vec<(String, String)>,
+    ) -> impl Stream<Item = (String, Delivery)> + '_ {
+        let width = self.app.config.send_concurrency.max(1);
+        stream::iter(recipients)
+            .map(move |(openid, id)| async move {
+                let outcome = self.send_one(&openid, id).await;
+                if let Delivery::Stop(reason) = &outcome {
+                    self.stop(reason.clone());
+                }
+                (openid, outcome)
+            })
+            .buffer_unordered(width)
+    }
+
+    async fn send_one(&self, openid: &str, client_msg_id: String) -> Delivery {
+        if self.stop.get().is_some() {
+            return Delivery::Skipped;
+        }
+        let Ok(_permit) = self.limiter.acquire().await else {
+            return Delivery::Retryable { errcode: None };
+        };
+        if self.stop.get().is_some() {
+            return Delivery::Skipped;
+        }
+        let message = TemplateMessage {
+            touser: openid.to_owned(),
+            client_msg_id: Some(client_msg_id),
+            ..self.message.clone()
+        };
+        let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match self.app.wechat.send_template(&token, &message).await {
+            Ok(msgid) => Delivery::Sent { msgid: Some(msgid) },
+            Err(e) if e.class() == ErrorClass::TokenInvalid => {
+                self.send_after_token_error(&message).await
+            }
+            Err(e) => classify(&e),
+        }
+    }
+
+    /// The batch's token was refused: let the token manager compare-and-invalidate,
+    /// renew once and retry once, then keep the renewed token for the rest.
+    async fn send_after_token_error(&self, message: &TemplateMessage) -> Delivery {
+        let wechat = &self.app.wechat;
+        let result = self
+            .app
+            .tokens
+            .with_authorizer_token(&self.appid, |token| async move {
+                wechat.send_template(&token, message).await
+            })
+            .await;
+        match result {
+            Ok(msgid) => {
+                if let Ok(fresh) = self.app.tokens.authorizer_token(&self.appid).await {
+                    *self.token.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+                }
+                Delivery::Sent { msgid: Some(msgid) }
+            }
+            Err(e) => classify_token(&e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(errcode: i64, msg_id: Option<u64>) -> WechatError {
+        WechatError::Api {
+            endpoint: "/cgi-bin/message/template/send",
+            errcode,
+            errmsg: String::new(),
+            msg_id,
+        }
+    }
+
+    #[test]
+    fn already_sent_counts_as_sent_with_the_earlier_msgid() {
+        assert_eq!(
+            classify(&api(45065, Some(9))),
+            Delivery::Sent { msgid: Some(9) }
+        );
+    }
+
+    #[test]
+    fn recipient_errors_fail_one_and_quota_stops_all() {
+        assert_eq!(
+            classify(&api(43004, None)),
+            Delivery::Failed {
+                errcode: Some(43004)
+            }
+        );
+        assert_eq!(
+            classify(&api(45009, None)),
+            Delivery::Stop(StopReason::QuotaExhausted)
+        );
+    }
+
+    #[test]
+    fn busy_is_retryable_and_a_bad_template_stops() {
+        assert_eq!(
+            classify(&api(-1, None)),
+            Delivery::Retryable { errcode: Some(-1) }
+        );
+        assert_eq!(
+            classify(&api(40037, None)),
+            Delivery::Stop(StopReason::InvalidTemplate { errcode: 40037 })
+        );
+        assert_eq!(
+            classify(&api(48001, None)),
+            Delivery::Stop(StopReason::WechatError {
+                errcode: Some(48001)
+            })
+        );
+    }
+
+    #[test]
+    fn revoked_and_reauth_stop_while_a_missing_ticket_is_retryable() {
+        assert_eq!(
+            classify_token(&TokenError::Revoked("wx".into())),
+            Delivery::Stop(StopReason::AuthorizerRevoked)
+        );
+        assert_eq!(
+            classify_token(&TokenError::NeedsReauth("wx".into())),
+            Delivery::Stop(StopReason::AuthorizerNeedsReauth)
+        );
+        assert_eq!(
+            classify_token(&TokenError::NoTicket),
+            Delivery::Retryable { errcode: None }
+        );
+    }
+
+    #[test]
+    fn client_msg_id_is_stable_short_and_differs_per_recipient() {
+        let a = client_msg_id("job_1", "oA");
+        assert_eq!(a, client_msg_id("job_1", "oA"));
+        assert_ne!(a, client_msg_id("job_1", "oB"));
+        assert_ne!(a, client_msg_id("job_2", "oA"));
+        assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn stop_reasons_round_trip_through_their_stored_form() {
+        let r = StopReason::InvalidTemplate { errcode: 40037 };
+        let stored = r.to_string();
+        assert_eq!(stored, "invalid_template:40037");
+        assert_eq!(StopReason::parse(&stored), r);
+        assert_eq!(StopReason::QuotaExhausted.to_string(), "quota_exhausted");
+        assert_eq!(
+            StopReason::parse("quota_exhausted"),
+            StopReason::QuotaExhausted
+        );
+        assert_eq!(StopReason::parse("something_else").code(), "something_else");
+    }
+
+    #[test]
+    fn a_stop_observed_from_the_job_record_keeps_its_code_and_errcode() {
+        let observed = StopReason::JobStopped("quota_exhausted".into());
+        assert_eq!(observed.code(), "quota_exhausted");
+        assert_eq!(observed.errcode(), Some(45009));
+    }
+}

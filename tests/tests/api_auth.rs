@@ -1,0 +1,334 @@
+//! API keys and request validation over HTTP: every way a request can be
+//! refused before anything reaches WeChat. Each behaviour runs on SQLite and DynamoDB.
+
+#[macro_use]
+mod api_common;
+
+use api_common::*;
+use serde_json::json;
+use wxopen::store::TenantScope;
+use wxopen_sim::sandbox_openid;
+use wxopen_tests::Backend;
+
+on_both_stores!(
+    a_request_without_a_key_is_401,
+    an_unknown_or_malformed_key_is_401,
+    a_revoked_key_is_401,
+    a_key_without_the_scope_is_403,
+    a_key_for_another_tenant_is_403,
+    an_unbound_authorizer_is_only_for_keys_of_every_tenant,
+    an_unknown_authorizer_is_404,
+    the_access_token_is_given_only_with_token_read,
+    wrong_content_types_and_oversized_bodies_are_refused,
+    bad_bodies_are_400_naming_the_field,
+    authorizers_are_listed_for_the_keys_tenant_without_tokens,
+);
+
+fn tenant(t: &str) -> TenantScope {
+    TenantScope::Only(vec![t.to_owned()])
+}
+
+async fn a_request_without_a_key_is_401(backend: Backend) {
+    // Given a running API
+    let api = Api::start(backend).await;
+
+    // When a route is called without Authorization
+    let r = api.get("/v1/authorizers", None).await;
+
+    // Then it is 401 in the error shape
+    assert_eq!((r.status, r.code()), (401, "unauthorized"), "{}", r.body);
+    assert!(r.message().contains("Bearer"));
+}
+
+async fn an_unknown_or_malformed_key_is_401(backend: Backend) {
+    let api = Api::start(backend).await;
+    // When keys that were never issued are presented
+    for key in ["wxk_notarealkey", "x"] {
+        let r = api.get("/v1/authorizers", Some(key)).await;
+        // Then each is 401
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "unauthorized"),
+            "{key}: {}",
+            r.body
+        );
+    }
+    let r = api
+        .post(
+            &template_path(APPID),
+            "wxk_nope",
+            &template_body(&[sandbox_openid(1, 1)]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(api.env.sim.template_sends(APPID).is_empty());
+}
+
+async fn a_revoked_key_is_401(backend: Backend) {
+    // Given a key that worked, then was revoked by its shown prefix
+    let api = Api::start(backend).await;
+    let key = api.new_key(tenant(TENANT), &["send"]).await;
+    assert_eq!(api.get("/v1/authorizers", Some(&key)).await.status, 200);
+    let listed = wxopen::service::keys::list_keys(&api.env.app)
+        .await
+        .unwrap();
+    let shown = listed
+        .iter()
+        .find(|k| key.starts_with(&k.prefix))
+        .unwrap()
+        .prefix
+        .clone();
+    let revoked = wxopen::service::keys::revoke_key(&api.env.app, &shown)
+        .await
+        .unwrap();
+    assert!(revoked.revoked);
+
+    // When it is used again
+    let r = api.get("/v1/authorizers", Some(&key)).await;
+
+    // Then it is 401
+    assert_eq!((r.status, r.code()), (401, "unauthorized"), "{}", r.body);
+}
+
+async fn a_key_without_the_scope_is_403(backend: Backend) {
+    // Given a key that may only read tokens
+    let api = Api::start(backend).await;
+    let key = api.new_key(tenant(TENANT), &["token:read"]).await;
+
+    // When it sends a message
+    let r = api
+        .post(
+            &template_path(APPID),
+            &key,
+            &template_body(&[sandbox_openid(1, 1)]),
+            None,
+        )
+        .await;
+
+    // Then it is 403 naming the missing scope, and nothing is sent
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "insufficient_scope"),
+        "{}",
+        r.body
+    );
+    assert!(r.message().contains("send"));
+    assert!(api.env.sim.template_sends(APPID).is_empty());
+}
+
+async fn a_key_for_another_tenant_is_403(backend: Backend) {
+    // Given a key of another tenant
+    let api = Api::start(backend).await;
+    let key = api.new_key(tenant("globex"), &["send", "token:read"]).await;
+
+    // When it acts on acme's authorizer in any way
+    let send = api
+        .post(
+            &template_path(APPID),
+            &key,
+            &template_body(&[sandbox_openid(1, 1)]),
+            None,
+        )
+        .await;
+    let read = api
+        .get(&format!("/v1/authorizers/{APPID}"), Some(&key))
+        .await;
+    let token = api
+        .get(&format!("/v1/authorizers/{APPID}/access-token"), Some(&key))
+        .await;
+    let list = api
+        .get(&format!("/v1/authorizers?tenant={TENANT}"), Some(&key))
+        .await;
+
+    // Then every answer is 403
+    for r in [&send, &read, &token, &list] {
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
+    }
+    assert!(api.env.sim.template_sends(APPID).is_empty());
+}
+
+async fn an_unbound_authorizer_is_only_for_keys_of_every_tenant(backend: Backend) {
+    // Given a second account authorized by push only, bound to no tenant
+    let api = Api::start(backend).await;
+    api.env.authorized(OTHER_APPID).await;
+    let everyone = api.new_key(TenantScope::All, &["send"]).await;
+
+    // When the tenant key and the all-tenants key read it
+    let tenant_key = api
+        .get(&format!("/v1/authorizers/{OTHER_APPID}"), Some(&api.key))
+        .await;
+    let all_key = api
+        .get(&format!("/v1/authorizers/{OTHER_APPID}"), Some(&everyone))
+        .await;
+
+    // Then only the all-tenants key may
+    assert_eq!(tenant_key.status, 403, "{}", tenant_key.body);
+    assert_eq!(all_key.status, 200, "{}", all_key.body);
+    assert_eq!(all_key.body["tenant"], serde_json::Value::Null);
+}
+
+async fn an_unknown_authorizer_is_404(backend: Backend) {
+    let api = Api::start(backend).await;
+    let everyone = api.new_key(TenantScope::All, &["send"]).await;
+    let r = api
+        .post(
+            &template_path("wx0000000000000000"),
+            &everyone,
+            &template_body(&[sandbox_openid(1, 1)]),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "not_found"), "{}", r.body);
+}
+
+async fn the_access_token_is_given_only_with_token_read(backend: Backend) {
+    // Given a send key and a token:read key of the tenant
+    let api = Api::start(backend).await;
+    let reader = api.new_key(tenant(TENANT), &["token:read"]).await;
+    let path = format!("/v1/authorizers/{APPID}/access-token");
+
+    // When both ask for the token
+    let denied = api.get(&path, Some(&api.key)).await;
+    let given = api.get(&path, Some(&reader)).await;
+
+    // Then only the reader gets it, with its expiry and no caching
+    assert_eq!((denied.status, denied.code()), (403, "insufficient_scope"));
+    assert_eq!(given.status, 200, "{}", given.body);
+    let token = given.body["access_token"].as_str().unwrap();
+    assert!(!token.is_empty());
+    assert!(given.body["expires_at"].as_u64().unwrap() > api.env.sim.now());
+    assert_eq!(given.headers["cache-control"], "no-store");
+    // and the token works at WeChat
+    let sent = api
+        .env
+        .app
+        .wechat
+        .send_template(
+            &wxopen::secret::Secret::new(token),
+            &wxopen::wechat::TemplateMessage {
+                touser: sandbox_openid(1, 1),
+                template_id: TEMPLATE.into(),
+                url: None,
+                miniprogram: None,
+                data: Default::default(),
+                client_msg_id: None,
+            },
+        )
+        .await;
+    assert!(sent.is_ok(), "{sent:?}");
+}
+
+async fn wrong_content_types_and_oversized_bodies_are_refused(backend: Backend) {
+    let api = Api::start(backend).await;
+    let path = template_path(APPID);
+    let body = serde_json::to_vec(&template_body(&[sandbox_openid(1, 1)])).unwrap();
+
+    // When the JSON is sent as text/plain, then 415
+    let r = api
+        .post_raw(&path, &api.key, "text/plain", body.clone())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (415, "unsupported_media_type"),
+        "{}",
+        r.body
+    );
+    // When the body is over 2 MiB, then 413
+    let mut big = b"{\"touser\": \"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+    big.extend(b"\"}");
+    let r = api.post_raw(&path, &api.key, "application/json", big).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (413, "payload_too_large"),
+        "{}",
+        r.body
+    );
+    // When it is not JSON at all, then 400
+    let r = api
+        .post_raw(
+            &path,
+            &api.key,
+            "application/json",
+            b"{\"touser\":".to_vec(),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_json"), "{}", r.body);
+    assert!(api.env.sim.template_sends(APPID).is_empty());
+}
+
+async fn bad_bodies_are_400_naming_the_field(backend: Backend) {
+    let api = Api::start(backend).await;
+    let path = template_path(APPID);
+    let good = template_body(&[sandbox_openid(1, 1)]);
+    let cases = [
+        ("touser", json!("not an openid!"), "touser"),
+        ("touser", json!(["oA", 5]), "touser[1]"),
+        ("touser", json!([]), "touser"),
+        ("data", json!({"first": 12}), "data.first"),
+        (
+            "data",
+            json!({"first": {"value": "x", "font": "big"}}),
+            "data.first.font",
+        ),
+        ("url", json!("not a url"), "url"),
+    ];
+    for (field, value, named) in cases {
+        // Given a body with one bad field
+        let mut body = good.clone();
+        body[field] = value.clone();
+        // When it is sent
+        let r = api.post(&path, &api.key, &body, None).await;
+        // Then it is 400 and the message names the field
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{value}: {}",
+            r.body
+        );
+        assert!(
+            r.message().contains(&format!("`{named}`")),
+            "{value}: {}",
+            r.message()
+        );
+    }
+    let mut body = good.clone();
+    body["template"] = json!("x");
+    let r = api.post(&path, &api.key, &body, None).await;
+    assert!(
+        r.message().contains("`template`") && r.message().contains("unknown field"),
+        "{}",
+        r.message()
+    );
+    // and a mass send to a single openid is refused the same way
+    let r = api
+        .post(
+            &format!("/v1/authorizers/{APPID}/mass-messages"),
+            &api.key,
+            &json!({"touser": [sandbox_openid(1, 1)], "msgtype": "text", "text": {"content": "hi"}}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("2..=10000"), "{}", r.message());
+    assert!(api.env.sim.calls_to(TEMPLATE_SEND).is_empty());
+}
+
+async fn authorizers_are_listed_for_the_keys_tenant_without_tokens(backend: Backend) {
+    // Given acme's authorizer and an unbound one
+    let api = Api::start(backend).await;
+    api.env.authorized(OTHER_APPID).await;
+
+    // When acme's key lists authorizers
+    let r = api.get("/v1/authorizers", Some(&api.key)).await;
+
+    // Then only acme's is listed, with its token expiry and no token
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = r.body["authorizers"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["appid"], APPID);
+    assert_eq!(list[0]["status"], "active");
+    assert!(list[0]["token_expires_at"].as_u64().is_some());
+    assert!(!r.body.to_string().contains("access_token"));
+}

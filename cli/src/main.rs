@@ -1,0 +1,56 @@
+//! `wxopen`: the whole system in one process (`serve`), the WeChat simulator
+//! alone (`sim`), and admin commands (`status`, `keys`).
+
+mod admin;
+mod background;
+mod sandbox;
+mod serve;
+mod status;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "wxopen",
+    version,
+    about = "WeChat third-party platform backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every HTTP route, the refresh timer and the send worker in one process.
+    Serve(serve::ServeArgs),
+    /// The WeChat simulator alone (arguments as for `wxopen-sim`; `wxopen sim --help`).
+    #[command(disable_help_flag = true)]
+    Sim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Ticket age, component token expiry, authorizers by status, queued chunks; no secrets.
+    Status(status::StatusArgs),
+    /// Create, list and revoke client API keys.
+    Keys(admin::KeysArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Sim { args } => wxopen_sim::run_cli(args).await.map_err(|e| e.to_string()),
+        Command::Status(args) => status::run(args).await,
+        Command::Keys(args) => admin::keys(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wxopen: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `serve --sandbox`: the WeChat simulator in the same process, wxopen
+//! configured against it, a sandbox API key and an authorization link, and the
+//! lines a person pastes to try it. Printed lines start with a fixed label
+//! (`API key: `, `Authorization link: `, …) so scripts can read them too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use wxopen::app::App;
+use wxopen::clock::Clock;
+use wxopen::config::{Config, ConfigError, StoreSpec};
+use wxopen_sim::{sandbox, SimConfig, SimHandle};
+
+/// The tenant the sandbox link binds accounts to.
+pub const SANDBOX_TENANT: &str = "sandbox";
+
+/// wxopen reads the simulator's virtual clock, so moving it (from the
+/// simulator's admin routes) expires tokens on both sides alike.
+pub struct SimClock(pub SimHandle);
+
+impl Clock for SimClock {
+    fn now(&self) -> u64 {
+        self.0.now()
+    }
+}
+
+/// The sandbox configuration: the simulator's component credentials, its API
+/// base, our public URL; other settings (chunk size, …) from the environment.
+pub fn config(
+    store: &StoreSpec,
+    sim_base: &str,
+    public_url: &str,
+    listen: SocketAddr,
+) -> Result<Config, ConfigError> {
+    let mut settings: BTreeMap<String, String> = wxopen::lambda_support::settings_from_env();
+    let fixed = [
+        (
+            "WXOPEN_COMPONENT_APPID",
+            sandbox::COMPONENT_APPID.to_owned(),
+        ),
+        (
+            "WXOPEN_COMPONENT_SECRET",
+            sandbox::COMPONENT_SECRET.to_owned(),
+        ),
+        ("WXOPEN_MESSAGE_TOKEN", sandbox::MESSAGE_TOKEN.to_owned()),
+        (
+            "WXOPEN_ENCODING_AES_KEY",
+            sandbox::ENCODING_AES_KEY.to_owned(),
+        ),
+        ("WXOPEN_WECHAT_API_BASE", sim_base.to_owned()),
+        ("WXOPEN_PUBLIC_URL", public_url.to_owned()),
+        ("WXOPEN_STORE", store.to_string()),
+        ("WXOPEN_LISTEN", listen.to_string()),
+    ];
+    settings.remove("WXOPEN_ENCODING_AES_KEY_PREVIOUS");
+    for (name, value) in fixed {
+        settings.insert(name.to_owned(), value);
+    }
+    Config::from_map(&settings)
+}
+
+/// The simulator with pushes pointed at our listener.
+pub fn sim_config(our_url: &str) -> SimConfig {
+    let mut sim = SimConfig::sandbox();
+    sim.component.component_push_url = Some(format!("{our_url}/wechat/component/events"));
+    sim.component.authorizer_push_url =
+        Some(format!("{our_url}/wechat/authorizers/$APPID$/events"));
+    sim
+}
+
+/// A sandbox API key for every tenant with every scope.
+pub async fn create_key(app: &App) -> Result<String, String> {
+    let (key, _) = wxopen::service::keys::create_key(
+        app,
+        wxopen::store::TenantScope::All,
+        vec![wxopen::service::keys::SCOPE_ADMIN.to_owned()],
+        Some("sandbox".to_owned()),
+    )
+    .await
+    .map_err(|e| crate::admin::error_chain(&e))?;
+    Ok(key)
+}
+
+/// An authorization link for the sandbox tenant, created through the client
+/// API itself (in-process, the same handler a client would reach).
+pub async fn create_link(app: &App, key: &str) -> Result<String, String> {
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/v1/authorization-links")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(
+            serde_json::json!({"tenant": SANDBOX_TENANT}).to_string(),
+        ))
+        .map_err(|e| format!("building the link request: {e}"))?;
+    let response = wxopen::http::handle(app, None, request).await;
+    let status = response.status();
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
+    match body.get("url").and_then(|u| u.as_str()) {
+        Some(url) if status.is_success() => Ok(url.to_owned()),
+        _ => Err(format!(
+            "creating the authorization link answered {status}: {body}"
+        )),
+    }
+}
+
+/// What a person needs, ready to paste.
+pub fn banner(our_url: &str, sim: &SimHandle, store: &StoreSpec, key: &str, link: &str) -> String {
+    let sim_url = sim.base_url();
+    let mut out = String::new();
+    let _ = writeln!(out, "wxopen sandbox is ready (Ctrl-C stops it).");
+    let _ = writeln!(out, "wxopen URL: {our_url}");
+    let _ = writeln!(out, "Health: {our_url}/healthz");
+    let _ = writeln!(out, "Simulator URL: {sim_url}");
+    let _ = writeln!(out, "Simulator console: {sim_url}/_sim/state");
+    let _ = writeln!(out, "Store: {store}");
+    let _ = writeln!(out, "API key: {key}");
+    let _ = writeln!(out, "Authorization link: {link}");
+    let Some(account) = sim.config().accounts.first() else {
+        return out;
+    };
+    let template = account
+        .templates
+        .first()
+        .map(|t| t.template_id.as_str())
+        .unwrap_or("TEMPLATE_ID");
+    let openid = account
+        .followers
+        .first()
+        .map(String::as_str)
+        .unwrap_or("OPENID");
+    let body = serde_json::json!({
+        "template_id": template,
+        "touser": [openid],
+        "data": {
+            "first": {"value": "Your order is on its way"},
+            "keyword1": {"value": "A-1001"},
+            "keyword2": {"value": "Sandbox Express"},
+            "remark": {"value": "Thank you!"}
+        }
+    });
+    let _ = writeln!(
+        out,
+        "Sandbox account: {} ({}); open the authorization link, pick it and approve.",
+        account.appid, account.nick_name
+    );
+    let _ = writeln!(out, "Then send a template message:");
+    let _ = writeln!(
+        out,
+        "curl -sS -X POST '{our_url}/v1/authorizers/{}/template-messages' -H 'Authorization: Bearer {key}' \
+         -H 'Content-Type: application/json' -d '{body}'",
+        account.appid
+    );
+    let _ = writeln!(
+        out,
+        "and read the job: curl -sS -H 'Authorization: Bearer {key}' '{our_url}/v1/jobs/JOB_ID'"
+    );
+    out
+}

@@ -1,0 +1,46 @@
+//! The `send-worker` binary run as a Lambda on DynamoDB stream events
+//! (tests/src/lambda_runtime.rs), against the simulator and a SQLite store.
+
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+use wxopen_tests::lambda_runtime::{stream_record, FunctionUnderTest};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_send-worker"))
+}
+
+#[tokio::test]
+async fn records_that_are_not_chunks_of_this_component_are_acknowledged() {
+    // Given a batch with a job record and another component's chunk
+    let fut = FunctionUnderTest::start(binary()).await;
+    let appid = fut.sim.config().component.appid.clone();
+    let event = json!({"Records": [
+        stream_record("100", &format!("{appid}#job#j1"), "job", json!({"kind": {"S": "job"}})),
+        stream_record("101", "wxsomeoneelse#job#j1", "chunk#00000", json!({"kind": {"S": "chunk"}})),
+    ]});
+    // When the stream delivers it
+    let answer = fut
+        .api
+        .invoke(event, Duration::from_secs(20))
+        .await
+        .response();
+    // Then nothing is reported as failed (nothing to retry)
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    fut.report_figures();
+}
+
+#[tokio::test]
+async fn a_chunk_that_no_longer_exists_is_acknowledged_not_retried_forever() {
+    let fut = FunctionUnderTest::start(binary()).await;
+    let appid = fut.sim.config().component.appid.clone();
+    let event = json!({"Records": [
+        stream_record("200", &format!("{appid}#job#gone"), "chunk#00000", json!({"kind": {"S": "chunk"}})),
+    ]});
+    let answer = fut
+        .api
+        .invoke(event, Duration::from_secs(20))
+        .await
+        .response();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+}

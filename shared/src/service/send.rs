@@ -122,13 +122,15 @@ fn template_data(data: &Object<'_>) -> Result<BTreeMap<String, TemplateValue>, I
                     color: color.map(str::to_owned),
                 }
             }
-            other => return Err(InvalidInput::new(
-                field,
-                format!(
+            other => {
+                return Err(InvalidInput::new(
+                    field,
+                    format!(
                     "must be {{\"value\": string, \"color\"?: \"#RRGGBB\"}} or a string, not {}",
                     json_type(other)
                 ),
-            )),
+                ))
+            }
         };
         if entry.value.len() > 4096 {
             return Err(InvalidInput::new(

@@ -174,7 +174,8 @@ fn transport_error(endpoint: &'static str, err: reqwest::Error) -> WechatError {
     }
 }
 
-/// The fields every WeChat reply may carry. `msg_id` comes with 45065.
+/// The fields every WeChat reply may carry. The earlier message id comes with
+/// 45065: `msg_id` for mass sends, `msgid` for template sends.
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(default)]
@@ -183,6 +184,8 @@ struct Envelope {
     errmsg: Option<String>,
     #[serde(default)]
     msg_id: Option<serde_json::Value>,
+    #[serde(default)]
+    msgid: Option<serde_json::Value>,
 }
 
 /// Reads a reply: a non-zero errcode becomes [`WechatError::Api`], anything
@@ -198,7 +201,11 @@ pub(crate) fn decode<T: DeserializeOwned>(
             endpoint,
             errcode,
             errmsg: envelope.errmsg.unwrap_or_default(),
-            msg_id: envelope.msg_id.as_ref().and_then(super::de::value_as_u64),
+            msg_id: envelope
+                .msg_id
+                .as_ref()
+                .or(envelope.msgid.as_ref())
+                .and_then(super::de::value_as_u64),
         }),
     }
 }
@@ -277,6 +284,25 @@ mod tests {
     fn errcode_zero_or_absent_decodes_the_reply() {
         assert!(decode::<Empty>("/x", br#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
         assert!(decode::<Empty>("/x", br#"{}"#).is_ok());
+    }
+
+    #[test]
+    fn duplicate_template_send_keeps_the_earlier_msgid() {
+        let err = decode::<serde_json::Value>(
+            "/cgi-bin/message/template/send",
+            br#"{"errcode":45065,"errmsg":"dup","msgid":77}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WechatError::Api {
+                    msg_id: Some(77),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

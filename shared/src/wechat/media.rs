@@ -33,15 +33,43 @@ impl MediaType {
 
 /// A temporary media item, usable for 3 days.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawUploadedMedia")]
 pub struct UploadedMedia {
-    #[serde(rename = "type")]
     pub media_type: MediaType,
-    /// WeChat names it `thumb_media_id` for thumbnails.
-    #[serde(alias = "thumb_media_id")]
     pub media_id: String,
     /// Unix seconds.
-    #[serde(default, deserialize_with = "u64_lenient")]
     pub created_at: u64,
+}
+
+/// The wire form: thumbnails name the id `thumb_media_id`, and some replies
+/// carry both names, so neither may be required alone.
+#[derive(Deserialize)]
+struct RawUploadedMedia {
+    #[serde(rename = "type")]
+    media_type: MediaType,
+    #[serde(default)]
+    media_id: Option<String>,
+    #[serde(default)]
+    thumb_media_id: Option<String>,
+    #[serde(default, deserialize_with = "u64_lenient")]
+    created_at: u64,
+}
+
+impl TryFrom<RawUploadedMedia> for UploadedMedia {
+    type Error = &'static str;
+
+    fn try_from(raw: RawUploadedMedia) -> Result<Self, Self::Error> {
+        let media_id = raw
+            .media_id
+            .or(raw.thumb_media_id)
+            .filter(|id| !id.is_empty())
+            .ok_or("missing field `media_id`")?;
+        Ok(UploadedMedia {
+            media_type: raw.media_type,
+            media_id,
+            created_at: raw.created_at,
+        })
+    }
 }
 
 /// One article of a news item for mass sends.
@@ -155,5 +183,14 @@ mod tests {
                 .unwrap();
         assert_eq!(m.media_type, MediaType::Thumb);
         assert_eq!(m.media_id, "t1");
+    }
+
+    #[test]
+    fn thumbnail_reply_with_both_id_names_decodes() {
+        let m: UploadedMedia = serde_json::from_str(
+            r#"{"type":"thumb","media_id":"m1","thumb_media_id":"m1","created_at":1}"#,
+        )
+        .unwrap();
+        assert_eq!(m.media_id, "m1");
     }
 }

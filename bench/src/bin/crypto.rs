@@ -58,6 +58,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("push body: {} bytes; target {:?} each", body.len(), TARGET);
     report("open ticket push (parse+verify+decrypt+parse)", open);
     report("seal encrypted text reply (build+encrypt+sign)", seal);
+
+    // Where the time of an open goes, step by step.
+    let plaintext = crypt.decrypt(&envelope.encrypt)?.message;
+    println!("  parts of an open:");
+    report(
+        "  envelope XML parse",
+        median_per_op(|| {
+            let _ = black_box(xml::parse_envelope(black_box(body.as_bytes())));
+        }),
+    );
+    report(
+        "  msg_signature verify",
+        median_per_op(|| {
+            let _ = black_box(crypt.verify_msg_signature(
+                &msg_signature,
+                TIMESTAMP,
+                NONCE,
+                black_box(&envelope.encrypt),
+            ));
+        }),
+    );
+    report(
+        "  base64 + AES-CBC decrypt + layout checks",
+        median_per_op(|| {
+            let _ = black_box(crypt.decrypt(black_box(&envelope.encrypt)));
+        }),
+    );
+    report(
+        "  ticket XML parse",
+        median_per_op(|| {
+            let _ = black_box(xml::parse_component_push(black_box(&plaintext)));
+        }),
+    );
+    let reply = xml::text_reply(
+        "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+        "gh_97417a04a28d",
+        1_713_424_427,
+        "TESTCOMPONENT_MSG_TYPE_TEXT_callback",
+    );
+    let sealed_encrypt = crypt.encrypt(&reply);
+    println!("  parts of a seal:");
+    report(
+        "  text reply XML build",
+        median_per_op(|| {
+            black_box(xml::text_reply(
+                "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+                "gh_97417a04a28d",
+                1_713_424_427,
+                black_box("TESTCOMPONENT_MSG_TYPE_TEXT_callback"),
+            ));
+        }),
+    );
+    report(
+        "  AES-CBC encrypt + base64",
+        median_per_op(|| {
+            black_box(crypt.encrypt(black_box(&reply)));
+        }),
+    );
+    report(
+        "  msg_signature",
+        median_per_op(|| {
+            black_box(crypt.msg_signature(TIMESTAMP, NONCE, black_box(&sealed_encrypt)));
+        }),
+    );
     Ok(())
 }
 

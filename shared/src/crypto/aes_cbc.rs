@@ -36,16 +36,15 @@ pub(super) fn seal(key: &AesKey, random: &[u8; 16], message: &[u8], appid: &[u8]
     buf
 }
 
-/// Decrypt a raw ciphertext and return the message, checking the padding, the
-/// length field and the appid tail.
-pub(super) fn open(key: &AesKey, ciphertext: &[u8], appid: &[u8]) -> Result<String, CryptoError> {
-    if ciphertext.is_empty() {
+/// Decrypt a raw ciphertext in place and return the message, checking the padding,
+/// the length field and the appid tail.
+pub(super) fn open(key: &AesKey, mut buf: Vec<u8>, appid: &[u8]) -> Result<String, CryptoError> {
+    if buf.is_empty() {
         return Err(CryptoError::EmptyCiphertext);
     }
-    if !ciphertext.len().is_multiple_of(AES_BLOCK) {
-        return Err(CryptoError::BadCiphertextLength(ciphertext.len()));
+    if !buf.len().is_multiple_of(AES_BLOCK) {
+        return Err(CryptoError::BadCiphertextLength(buf.len()));
     }
-    let mut buf = ciphertext.to_vec();
     let (blocks, _) = Array::slice_as_chunks_mut(&mut buf);
     cbc::Decryptor::<Aes256>::inner_iv_init(key.cipher.clone(), &key.iv.into())
         .decrypt_blocks(blocks);
@@ -55,7 +54,12 @@ pub(super) fn open(key: &AesKey, ciphertext: &[u8], appid: &[u8]) -> Result<Stri
     if tail != appid {
         return Err(CryptoError::AppIdMismatch);
     }
-    String::from_utf8(message.to_vec()).map_err(|_| CryptoError::InvalidUtf8)
+    // The message sits inside the decrypted buffer: cut it out without a second allocation.
+    let start = RANDOM_LEN + LEN_FIELD;
+    let end = start + message.len();
+    buf.truncate(end);
+    buf.drain(..start);
+    String::from_utf8(buf).map_err(|_| CryptoError::InvalidUtf8)
 }
 
 /// Strip 32-byte PKCS#7 padding: the last byte `n` in 1..=32, the last `n` bytes all `n`.

@@ -57,20 +57,47 @@ pub enum KeyError {
 
 /// The sha1 signature WeChat uses: sha1_hex(concat(sorted(parts))), lowercase hex.
 pub fn signature(parts: &[&str]) -> String {
-    let mut sorted = parts.to_vec();
-    sorted.sort_unstable();
-    let mut hasher = Sha1::new();
-    for part in sorted {
-        hasher.update(part.as_bytes());
-    }
-    hex::encode(hasher.finalize())
+    let digest = signature_digest(parts);
+    hex::encode(digest)
 }
 
-/// Constant-time comparison of a received hex signature with the expected one
-/// (case-insensitive, as some senders upper-case hex).
-fn signature_matches(received: &str, expected: &str) -> bool {
-    let received = received.to_ascii_lowercase();
-    bool::from(received.as_bytes().ct_eq(expected.as_bytes()))
+/// The raw sha1 behind [`signature`]. Every push is verified with it, so the
+/// common four-part case sorts on the stack.
+fn signature_digest(parts: &[&str]) -> [u8; 20] {
+    let mut hasher = Sha1::new();
+    if let Ok(four) = <[&str; 4]>::try_from(parts) {
+        let mut sorted = four;
+        sorted.sort_unstable();
+        sorted
+            .iter()
+            .for_each(|part| hasher.update(part.as_bytes()));
+    } else {
+        let mut sorted = parts.to_vec();
+        sorted.sort_unstable();
+        sorted
+            .iter()
+            .for_each(|part| hasher.update(part.as_bytes()));
+    }
+    hasher.finalize().into()
+}
+
+/// Constant-time comparison of a received hex signature with the expected digest
+/// (hex case-insensitive, as some senders upper-case it).
+fn signature_matches(received: &str, expected: &[u8; 20]) -> bool {
+    let mut expected_hex = [0u8; 40];
+    if hex::encode_to_slice(expected, &mut expected_hex).is_err() {
+        return false;
+    }
+    let received = received.as_bytes();
+    if received.len() != expected_hex.len() {
+        return false;
+    }
+    let mut lowered = [0u8; 40];
+    lowered
+        .iter_mut()
+        .zip(received)
+        .for_each(|(out, byte)| *out = byte.to_ascii_lowercase());
+    bool::from(lowered.ct_eq(&expected_hex))
 }
 
 /// Keys and identity for one component (third-party platform).
@@ -142,7 +169,7 @@ impl MsgCrypt {
         nonce: &str,
         encrypt: &str,
     ) -> Result<(), CryptoError> {
-        let expected = self.msg_signature(timestamp, nonce, encrypt);
+        let expected = signature_digest(&[self.token.expose(), timestamp, nonce, encrypt]);
         if signature_matches(msg_signature, &expected) {
             Ok(())
         } else {
@@ -157,7 +184,7 @@ impl MsgCrypt {
         timestamp: &str,
         nonce: &str,
     ) -> Result<(), CryptoError> {
-        let expected = self::signature(&[self.token.expose(), timestamp, nonce]);
+        let expected = signature_digest(&[self.token.expose(), timestamp, nonce]);
         if signature_matches(signature, &expected) {
             Ok(())
         } else {
@@ -191,18 +218,26 @@ impl MsgCrypt {
             .decode(encrypt.as_bytes())
             .map_err(|_| CryptoError::BadBase64)?;
         let appid = self.component_appid.as_bytes();
-        let mut first_error = None;
-        let keys = std::iter::once(&self.current).chain(self.previous.as_ref());
-        for (key_index, key) in keys.enumerate() {
-            match aes_cbc::open(key, &ciphertext, appid) {
-                Ok(message) => return Ok(Opened { message, key_index }),
-                // The current key's verdict is the one worth reporting.
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
-            }
+        let Some(previous) = &self.previous else {
+            let message = aes_cbc::open(&self.current, ciphertext, appid)?;
+            return Ok(Opened {
+                message,
+                key_index: 0,
+            });
+        };
+        match aes_cbc::open(&self.current, ciphertext.clone(), appid) {
+            Ok(message) => Ok(Opened {
+                message,
+                key_index: 0,
+            }),
+            // The current key's verdict is the one worth reporting.
+            Err(current_err) => aes_cbc::open(previous, ciphertext, appid)
+                .map(|message| Opened {
+                    message,
+                    key_index: 1,
+                })
+                .map_err(|_| current_err),
         }
-        Err(first_error.unwrap_or(CryptoError::BadPadding))
     }
 
     /// Verify msg_signature, then decrypt.

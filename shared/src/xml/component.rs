@@ -64,7 +64,7 @@ pub fn parse_component_push(xml: &str) -> Result<ComponentPush, XmlError> {
         }),
         _ => Ok(ComponentPush::Unknown {
             info_type,
-            fields: fields.0,
+            fields: fields.into_map(),
         }),
     }
 }

@@ -90,7 +90,7 @@ pub fn parse_authorizer_message(xml: &str) -> Result<AuthorizerMessage, XmlError
         msg_type,
         msg_id: fields.optional_i64("MsgId")?,
         kind,
-        fields: fields.0,
+        fields: fields.into_map(),
     })
 }
 

@@ -11,14 +11,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use wxopen::app::App;
+use wxopen::service::worker::{ChunkSlots, Slot};
 use wxopen::store::ChunkRef;
 
 /// How often the refresh job runs (the SAM schedule's rate).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
-/// How often the worker looks for queued chunks.
+/// How often the worker looks for queued chunks when nothing else wakes it.
 const POLL_EVERY: Duration = wxopen::service::worker::POLL_INTERVAL;
-/// Chunks worked at once (each sends with the configured per-authorizer concurrency).
-const MAX_IN_FLIGHT: usize = wxopen::service::worker::PARALLEL_CHUNKS;
+/// Chunks worked at once with recipients still to start (they share the
+/// configured per-authorizer concurrency).
+const PARALLEL: usize = wxopen::service::worker::PARALLEL_CHUNKS;
+/// Chunks held at once, counting those whose last sends are still answered.
+const MAX_RUNNING: usize = wxopen::service::worker::MAX_RUNNING_CHUNKS;
 /// How long in-flight chunks may run on after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -64,8 +68,12 @@ async fn refresh_timer(app: App, mut stopped: watch::Receiver<bool>) {
 /// Chunks this process holds right now.
 type InFlight = Arc<Mutex<HashSet<ChunkRef>>>;
 
+/// Claims chunks as soon as there is room: when one ends or its last
+/// recipients are under way (so the authorizer's permits stay busy across
+/// chunk boundaries), and every [`POLL_EVERY`] for new or deferred ones.
 async fn send_worker(app: App, owner: String, mut stopped: watch::Receiver<bool>) {
     let in_flight: InFlight = Arc::default();
+    let slots = ChunkSlots::default();
     let mut running = JoinSet::new();
     let mut poll = tokio::time::interval(POLL_EVERY);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -73,27 +81,42 @@ async fn send_worker(app: App, owner: String, mut stopped: watch::Receiver<bool>
         tokio::select! {
             _ = stopped.changed() => break,
             _ = poll.tick() => {}
+            _ = slots.freed() => {}
+            Some(_) = running.join_next() => {}
         }
         while running.try_join_next().is_some() {}
-        let free = MAX_IN_FLIGHT.saturating_sub(running.len());
+        let free = slots
+            .free(PARALLEL)
+            .min(MAX_RUNNING.saturating_sub(running.len()));
         if free == 0 {
             continue;
         }
-        let queued = match app.store.claimable_chunks(app.now(), free as u32 * 2).await {
+        let held = lock(&in_flight).len();
+        let queued = match app
+            .store
+            .claimable_chunks(app.now(), u32::try_from(free + held).unwrap_or(u32::MAX))
+            .await
+        {
             Ok(queued) => queued,
             Err(error) => {
                 tracing::warn!(error = %error, "listing queued chunks failed");
                 continue;
             }
         };
-        for chunk in queued.into_iter().take(free) {
+        let mut started = 0;
+        for chunk in queued {
+            if started == free {
+                break;
+            }
             if !lock(&in_flight).insert(chunk.clone()) {
                 continue;
             }
+            started += 1;
             running.spawn(work_chunk(
                 app.clone(),
                 chunk,
                 owner.clone(),
+                slots.take(),
                 in_flight.clone(),
             ));
         }
@@ -119,9 +142,9 @@ async fn send_worker(app: App, owner: String, mut stopped: watch::Receiver<bool>
     }
 }
 
-async fn work_chunk(app: App, chunk: ChunkRef, owner: String, in_flight: InFlight) {
-    // run_chunks also marks the job done once its last chunk is; it logs failures itself.
-    wxopen::service::worker::run_chunks(&app, vec![chunk.clone()], &owner).await;
+async fn work_chunk(app: App, chunk: ChunkRef, owner: String, slot: Slot, in_flight: InFlight) {
+    // run_one also marks the job done once its last chunk is; it logs failures itself.
+    wxopen::service::worker::run_one(&app, chunk.clone(), &owner, slot).await;
     lock(&in_flight).remove(&chunk);
 }
 

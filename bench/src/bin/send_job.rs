@@ -1,13 +1,20 @@
 //! A 10,000-recipient template job against the simulator with 50 ms injected
 //! latency per send and the default concurrency of 32 per authorizer.
 //!
-//! `cargo run --release -p wxopen-bench --bin send_job [-- sqlite|dynamo|both [RECIPIENTS]]`
+//! `cargo run --release -p wxopen-bench --bin send_job [-- sqlite|dynamo|both [RECIPIENTS]] [--floor]`
 //! (DynamoDB needs `AWS_ENDPOINT_URL_DYNAMODB`, e.g. moto_server.)
+//!
+//! `--floor` measures, instead of the job, the same number of sends straight
+//! through the WeChat client in 32 loops (no job, store or worker): the wall
+//! time that the HTTP round trip and the simulator allow, to hold the job's against.
 //!
 //! Prints, per store: wall time against the ideal (recipients × 50 ms / 32;
 //! target ≤ 1.15×), peak memory (target ≤ 64 MiB; the in-process simulator is
 //! included, so this is an upper bound), CPU per recipient (simulator included),
-//! and on DynamoDB the store writes per recipient (target ≤ 0.05).
+//! and on DynamoDB the store writes per recipient (target ≤ 0.05). It also
+//! samples the authorizer's send permits in use, to show how much of the time
+//! above the ideal is permits left idle (worker) rather than sends taking
+//! longer than the injected latency (HTTP, simulator, CPU contention).
 
 use std::time::{Duration, Instant};
 use wxopen::service::{send, worker};
@@ -23,12 +30,14 @@ const CONCURRENCY: usize = 32;
 const TARGET_RATIO: f64 = 1.15;
 const TARGET_PEAK_MIB: f64 = 64.0;
 const TARGET_WRITES_PER_RECIPIENT: f64 = 0.05;
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Failure> {
-    let mut args = std::env::args().skip(1);
+    let floor = std::env::args().any(|a| a == "--floor");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--floor");
     let which = args.next().unwrap_or_else(|| "both".to_owned());
     let recipients: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let dynamo_available = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok();
@@ -46,7 +55,7 @@ async fn main() -> Result<(), Failure> {
         LATENCY.as_millis()
     );
     for backend in backends {
-        run(backend, recipients).await?;
+        run(backend, recipients, floor).await?;
     }
     Ok(())
 }
@@ -55,7 +64,7 @@ fn openids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("oBenchFollower{i:014}")).collect()
 }
 
-async fn run(backend: Backend, recipients: usize) -> Result<(), Failure> {
+async fn run(backend: Backend, recipients: usize, floor: bool) -> Result<(), Failure> {
     let mut opts = EnvOptions::new(backend);
     opts.sim.finish_pushes = false;
     opts.sim.max_call_records = 1000;
@@ -107,6 +116,10 @@ async fn run(backend: Backend, recipients: usize) -> Result<(), Failure> {
             .collect(),
         client_msg_id: None,
     };
+    let sampler = InFlightSampler::start(wxopen::service::delivery::limiter(&app, APPID));
+    if floor {
+        return client_floor(&app, &message, recipients).await;
+    }
     let rss_before = memory_kib("VmRSS");
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -123,6 +136,7 @@ async fn run(backend: Backend, recipients: usize) -> Result<(), Failure> {
     .await?;
     let report = worker::drain(&app, "bench-worker", usize::MAX).await?;
     let wall = started.elapsed();
+    let busy = sampler.finish();
     let cpu = cpu_seconds() - cpu_before;
     let peak = memory_kib("VmHWM");
     let view = wxopen::service::jobs::job_view(&app, &job.job_id, 0, 1)
@@ -144,6 +158,7 @@ async fn run(backend: Backend, recipients: usize) -> Result<(), Failure> {
         ideal.as_secs_f64(),
         verdict(ratio <= TARGET_RATIO)
     );
+    busy.print(CONCURRENCY, wall);
     let peak_mib = peak as f64 / 1024.0;
     println!(
         "peak memory    {peak_mib:>8.1} MiB (process, simulator included; {:.1} MiB before the job) (target ≤ {TARGET_PEAK_MIB}) {}",
@@ -208,4 +223,127 @@ fn cpu_seconds() -> f64 {
             Some((utime + stime) / 100.0)
         })
         .unwrap_or(0.0)
+}
+
+/// Samples the authorizer's permits in use every few milliseconds on a plain
+/// thread, so the figures show where the wall time above the ideal goes.
+struct InFlightSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Duration, usize)>>,
+}
+
+struct Busy {
+    samples: Vec<(Duration, usize)>,
+}
+
+impl InFlightSampler {
+    fn start(limiter: std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let used = CONCURRENCY.saturating_sub(limiter.available_permits());
+                samples.push((started.elapsed(), used));
+                std::thread::sleep(SAMPLE_EVERY);
+            }
+            samples
+        });
+        InFlightSampler { stop, thread }
+    }
+
+    fn finish(self) -> Busy {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        Busy {
+            samples: self.thread.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Busy {
+    /// Idle permit-time turned into wall time (÷ limit), split into before the
+    /// first send, while sending, and after the last send.
+    fn print(&self, limit: usize, wall: Duration) {
+        let first = self.samples.iter().position(|&(_, u)| u > 0).unwrap_or(0);
+        let last = self.samples.iter().rposition(|&(_, u)| u > 0).unwrap_or(0);
+        let mut lost = [0f64; 3];
+        let mut sum = 0f64;
+        let mut span = 0f64;
+        let mut histogram = [0f64; 4];
+        for (i, pair) in self.samples.windows(2).enumerate() {
+            let (t0, used) = pair[0];
+            let dt = (pair[1].0 - t0).as_secs_f64();
+            let phase = if i < first {
+                0
+            } else if i <= last {
+                1
+            } else {
+                2
+            };
+            lost[phase] += (limit - used.min(limit)) as f64 * dt / limit as f64;
+            sum += used as f64 * dt;
+            span += dt;
+            let bucket = match used {
+                u if u >= limit => 0,
+                u if u * 4 >= limit * 3 => 1,
+                u if u * 2 >= limit => 2,
+                _ => 3,
+            };
+            histogram[bucket] += dt;
+        }
+        println!(
+            "permits in use mean {:.1} of {limit}; idle turned into wall time: {:.2} s before the first send, {:.2} s while sending, {:.2} s after the last (wall {:.2} s)",
+            sum / span.max(1e-9),
+            lost[0], lost[1], lost[2], wall.as_secs_f64()
+        );
+        println!(
+            "time at all {limit}: {:.2} s, at >=3/4: {:.2} s, at >=1/2: {:.2} s, below 1/2: {:.2} s",
+            histogram[0], histogram[1], histogram[2], histogram[3]
+        );
+    }
+}
+
+/// The same sends as the job, straight through the WeChat client in
+/// `CONCURRENCY` loops: the floor the job's wall time is held against.
+async fn client_floor(
+    app: &wxopen::app::App,
+    message: &TemplateMessage,
+    recipients: usize,
+) -> Result<(), Failure> {
+    let token = app.tokens.authorizer_token(APPID).await?;
+    let per_loop = recipients / CONCURRENCY;
+    let started = Instant::now();
+    let mut loops = tokio::task::JoinSet::new();
+    for lane in 0..CONCURRENCY {
+        let (app, token, message) = (app.clone(), token.clone(), message.clone());
+        loops.spawn(async move {
+            let mut busy = Duration::ZERO;
+            for i in 0..per_loop {
+                let m = TemplateMessage {
+                    touser: format!("oBenchFollower{:014}", lane * per_loop + i),
+                    client_msg_id: Some(format!("floor-{lane}-{i}")),
+                    ..message.clone()
+                };
+                let call = Instant::now();
+                let _ = app.wechat.send_template(&token, &m).await;
+                busy += call.elapsed();
+            }
+            busy
+        });
+    }
+    let mut busy = Duration::ZERO;
+    while let Some(done) = loops.join_next().await {
+        busy += done?;
+    }
+    let wall = started.elapsed();
+    let sends = per_loop * CONCURRENCY;
+    let ideal = sends as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64;
+    println!(
+        "client floor: {sends} sends in {CONCURRENCY} loops, wall {:.2} s, ideal {ideal:.2} s, ratio {:.3}, mean call {:.2} ms",
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / ideal,
+        busy.as_secs_f64() * 1e3 / sends.max(1) as f64
+    );
+    Ok(())
 }

@@ -258,17 +258,18 @@ impl Batch {
         if self.stop.get().is_some() {
             return Delivery::Skipped;
         }
+        // Built before taking a permit: the permit covers only the call itself.
+        let message = TemplateMessage {
+            touser: openid.to_owned(),
+            client_msg_id: Some(client_msg_id),
+            ..self.message.clone()
+        };
         let Ok(_permit) = self.limiter.acquire().await else {
             return Delivery::Retryable { errcode: None };
         };
         if self.stop.get().is_some() {
             return Delivery::Skipped;
         }
-        let message = TemplateMessage {
-            touser: openid.to_owned(),
-            client_msg_id: Some(client_msg_id),
-            ..self.message.clone()
-        };
         let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match self.app.wechat.send_template(&token, &message).await {
             Ok(msgid) => Delivery::Sent { msgid: Some(msgid) },

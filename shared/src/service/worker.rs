@@ -8,7 +8,9 @@
 //! claimed again once its lease has expired and resumes from the checkpoint.
 //!
 //! Where it runs:
-//! - `wxopen serve`: [`spawn_loop`] polls for claimable chunks (new, deferred, or abandoned by a crash).
+//! - `wxopen serve`: its background worker (the CLI's `background.rs`) claims chunks
+//!   as slots free up and polls for new, deferred, or crash-abandoned ones;
+//!   [`spawn_loop`] is a simpler polling loop over [`drain`] for embedding (tests).
 //! - AWS: the send-worker Lambda receives the table's stream; for every INSERT
 //!   record call [`chunk_ref_from_stream_keys`] on its `pk`/`sk` and pass the refs
 //!   to [`run_chunks`]. Crash recovery on AWS (expired leases, deferred chunks)
@@ -26,7 +28,13 @@ use crate::wechat::TemplateMessage;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 /// How long a claim (or a checkpoint) holds a chunk.
 pub const LEASE_SECS: u64 = 60;
@@ -40,8 +48,12 @@ const RETRY_ROUNDS: u32 = 3;
 pub const DEFER_SECS: u64 = 30;
 /// After this many claims, recipients still unsendable are given up as `unsent`.
 pub const MAX_ATTEMPTS: u32 = 10;
-/// Chunks one drain works on at once (they share the per-authorizer concurrency).
+/// Chunks one drain works on at once with recipients still to start (they
+/// share the per-authorizer concurrency).
 pub const PARALLEL_CHUNKS: usize = 4;
+/// Chunks one drain holds at once, counting those whose last sends are still
+/// being answered.
+pub const MAX_RUNNING_CHUNKS: usize = 2 * PARALLEL_CHUNKS;
 /// How often the in-process loop looks for claimable chunks when idle.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -94,6 +106,19 @@ pub async fn run_chunk(
     chunk: &ChunkRef,
     owner: &str,
 ) -> Result<ChunkRunOutcome, WorkerError> {
+    run_chunk_in(app, chunk, owner, ChunkSlots::default().take()).await
+}
+
+/// [`run_chunk`], holding `slot` until the chunk's last recipients are under
+/// way (or it ends), so the worker can claim its next chunk while this one's
+/// last sends are still answered and the authorizer's permits never run dry
+/// at a chunk boundary.
+pub async fn run_chunk_in(
+    app: &App,
+    chunk: &ChunkRef,
+    owner: &str,
+    slot: Slot,
+) -> Result<ChunkRunOutcome, WorkerError> {
     let now = app.now();
     let claimed = match app
         .store
@@ -105,7 +130,7 @@ pub async fn run_chunk(
         ClaimOutcome::Finished => return Ok(ChunkRunOutcome::AlreadyFinished),
         ClaimOutcome::NotFound => return Ok(ChunkRunOutcome::NotFound),
     };
-    let run = ChunkRun::new(app, chunk, owner, claimed);
+    let run = ChunkRun::new(app, chunk, owner, claimed, slot);
     let job = app.store.get_job(&chunk.job_id, now).await?;
     let Some(job) = job else {
         return run
@@ -158,15 +183,21 @@ struct ChunkRun<'a> {
     position: HashMap<String, usize>,
     unsaved: usize,
     saved_at: Instant,
+    slot: Slot,
 }
 
-enum Progress {
-    Continue,
+/// A checkpoint being written while the chunk's sends go on.
+type Saving = Pin<Box<dyn Future<Output = Result<Saved, StoreError>> + Send>>;
+
+/// What a checkpoint came to.
+enum Saved {
     LostLease,
+    /// Saved; the job as read right after (to notice a stop by another worker).
+    Kept(Option<Job>),
 }
 
 impl<'a> ChunkRun<'a> {
-    fn new(app: &'a App, at: &'a ChunkRef, owner: &'a str, mut chunk: Chunk) -> Self {
+    fn new(app: &'a App, at: &'a ChunkRef, owner: &'a str, mut chunk: Chunk, slot: Slot) -> Self {
         let results = std::mem::take(&mut chunk.results);
         let position = results
             .iter()
@@ -182,6 +213,7 @@ impl<'a> ChunkRun<'a> {
             position,
             unsaved: 0,
             saved_at: Instant::now(),
+            slot,
         }
     }
 
@@ -217,6 +249,7 @@ impl<'a> ChunkRun<'a> {
     }
 
     async fn send_all(mut self, batch: &Batch, job: &Job) -> Result<ChunkRunOutcome, WorkerError> {
+        let width = self.app.config.send_concurrency.max(1);
         let mut pending = self.pending();
         let mut last_failure: HashMap<String, Option<i64>> = HashMap::new();
         for round in 0..=RETRY_ROUNDS {
@@ -232,8 +265,28 @@ impl<'a> ChunkRun<'a> {
                 .iter()
                 .map(|o| (o.clone(), client_msg_id(&job.id, o)))
                 .collect();
+            let mut unanswered = items.len();
             let mut stream = batch.deliver(items);
-            while let Some((openid, outcome)) = stream.next().await {
+            let mut saving: Option<Saving> = None;
+            loop {
+                if unanswered <= width {
+                    // Every remaining send is started: let the worker claim its next chunk.
+                    self.slot.release();
+                }
+                // The checkpoint is written while answers keep coming in.
+                let next = tokio::select! {
+                    biased;
+                    Some(saved) = finished(&mut saving) => {
+                        saving = None;
+                        if let Progress::LostLease = self.saved(saved?, batch) {
+                            return Ok(ChunkRunOutcome::LostLease);
+                        }
+                        continue;
+                    }
+                    next = stream.next() => next,
+                };
+                let Some((openid, outcome)) = next else { break };
+                unanswered = unanswered.saturating_sub(1);
                 match &outcome {
                     Delivery::Sent { .. } | Delivery::Failed { .. } => {
                         self.record(recipient_result(&openid, Some(&outcome)))
@@ -248,13 +301,19 @@ impl<'a> ChunkRun<'a> {
                     }
                     Delivery::Stop(_) | Delivery::Skipped => {}
                 }
-                if let Progress::LostLease = self.maybe_checkpoint(batch, &job.id).await? {
-                    return Ok(ChunkRunOutcome::LostLease);
+                if saving.is_none() && self.checkpoint_due() {
+                    saving = Some(self.checkpoint(&job.id));
                 }
             }
             drop(stream);
+            if let Some(saving) = saving {
+                if let Progress::LostLease = self.saved(saving.await?, batch) {
+                    return Ok(ChunkRunOutcome::LostLease);
+                }
+            }
             pending = again;
         }
+        self.slot.release();
         if let Some(reason) = batch.stop_reason().cloned() {
             if !matches!(reason, StopReason::JobStopped(_)) {
                 self.app
@@ -279,38 +338,50 @@ impl<'a> ChunkRun<'a> {
         self.finish(ChunkState::Done).await
     }
 
-    /// Saves results when enough have accumulated or enough time has passed,
-    /// extending the lease; also notices a job stopped by another worker.
-    async fn maybe_checkpoint(
-        &mut self,
-        batch: &Batch,
-        job_id: &str,
-    ) -> Result<Progress, WorkerError> {
-        if self.unsaved == 0
-            || (self.unsaved < CHECKPOINT_EVERY && self.saved_at.elapsed() < CHECKPOINT_INTERVAL)
-        {
-            return Ok(Progress::Continue);
-        }
+    /// Enough results have accumulated, or enough time has passed, to save them.
+    fn checkpoint_due(&self) -> bool {
+        self.unsaved > 0
+            && (self.unsaved >= CHECKPOINT_EVERY || self.saved_at.elapsed() >= CHECKPOINT_INTERVAL)
+    }
+
+    /// Starts saving the results so far, extending the lease, and reading the
+    /// job back to notice a stop by another worker. Runs beside the sends.
+    fn checkpoint(&mut self, job_id: &str) -> Saving {
+        let store = self.app.store.clone();
+        let at = self.at.clone();
+        let owner = self.owner.to_owned();
+        let results = self.results.clone();
+        let job_id = job_id.to_owned();
         let now = self.app.now();
-        let saved = self
-            .app
-            .store
-            .checkpoint_chunk(self.at, self.owner, &self.results, now + LEASE_SECS)
-            .await?;
-        if saved == CheckpointOutcome::LostLease {
-            tracing::warn!(job = %job_id, chunk = self.at.index, "chunk lease lost to another worker; stopping");
-            return Ok(Progress::LostLease);
-        }
         self.unsaved = 0;
         self.saved_at = Instant::now();
-        if let Some(job) = self.app.store.get_job(job_id, now).await? {
-            if job.state == JobState::Stopped {
+        Box::pin(async move {
+            let saved = store
+                .checkpoint_chunk(&at, &owner, &results, now + LEASE_SECS)
+                .await?;
+            if saved == CheckpointOutcome::LostLease {
+                return Ok(Saved::LostLease);
+            }
+            Ok(Saved::Kept(store.get_job(&job_id, now).await?))
+        })
+    }
+
+    /// Acts on a finished checkpoint: stop when the lease is gone, stop the
+    /// batch when another worker stopped the job.
+    fn saved(&self, saved: Saved, batch: &Batch) -> Progress {
+        match saved {
+            Saved::LostLease => {
+                tracing::warn!(job = %self.at.job_id, chunk = self.at.index, "chunk lease lost to another worker; stopping");
+                Progress::LostLease
+            }
+            Saved::Kept(Some(job)) if job.state == JobState::Stopped => {
                 batch.stop(StopReason::JobStopped(
                     job.stop_reason.unwrap_or_else(|| "stopped".into()),
                 ));
+                Progress::Continue
             }
+            Saved::Kept(_) => Progress::Continue,
         }
-        Ok(Progress::Continue)
     }
 
     /// Checkpoints what we have and lets the lease run out at the retry time.
@@ -375,6 +446,66 @@ impl<'a> ChunkRun<'a> {
     }
 }
 
+enum Progress {
+    Continue,
+    LostLease,
+}
+
+/// The output of the checkpoint in `saving`, once it finished; never, while there is none.
+async fn finished(saving: &mut Option<Saving>) -> Option<Result<Saved, StoreError>> {
+    match saving {
+        Some(future) => Some(future.await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Counts a worker's chunks that still have recipients to start, and wakes
+/// the worker when one no longer does: it may then claim another.
+#[derive(Clone, Default)]
+pub struct ChunkSlots(Arc<SlotsState>);
+
+#[derive(Default)]
+struct SlotsState {
+    taken: AtomicUsize,
+    freed: Notify,
+}
+
+impl ChunkSlots {
+    /// Slots of `limit` not taken.
+    pub fn free(&self, limit: usize) -> usize {
+        limit.saturating_sub(self.0.taken.load(Ordering::Acquire))
+    }
+
+    /// Takes a slot for a chunk about to run.
+    pub fn take(&self) -> Slot {
+        self.0.taken.fetch_add(1, Ordering::AcqRel);
+        Slot(Some(self.clone()))
+    }
+
+    /// Returns once a slot was given back (at once if one was since the last call).
+    pub async fn freed(&self) {
+        self.0.freed.notified().await;
+    }
+}
+
+/// One chunk's hold on a [`ChunkSlots`]; given back once, early or on drop.
+pub struct Slot(Option<ChunkSlots>);
+
+impl Slot {
+    fn release(&mut self) {
+        if let Some(slots) = self.0.take() {
+            slots.0.taken.fetch_sub(1, Ordering::AcqRel);
+            slots.0.freed.notify_one();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// What a drain did.
 #[derive(Debug, Default)]
 pub struct DrainReport {
@@ -383,61 +514,104 @@ pub struct DrainReport {
     pub errors: usize,
 }
 
-/// Runs the given chunks (e.g. from a stream batch), [`PARALLEL_CHUNKS`] at a time.
+/// Runs the given chunks (e.g. from a stream batch), [`PARALLEL_CHUNKS`] at a
+/// time, starting the next as soon as one's last recipients are under way.
 pub async fn run_chunks(app: &App, chunks: Vec<ChunkRef>, owner: &str) -> DrainReport {
     let mut report = DrainReport::default();
-    let mut queue = chunks.into_iter();
+    let mut queue = chunks.into_iter().peekable();
     let mut running = FuturesUnordered::new();
+    let slots = ChunkSlots::default();
     loop {
-        while running.len() < PARALLEL_CHUNKS {
+        while slots.free(PARALLEL_CHUNKS) > 0 && running.len() < MAX_RUNNING_CHUNKS {
             let Some(c) = queue.next() else { break };
-            running.push(run_tracked(app, c, owner));
+            running.push(run_tracked(app, c, owner, slots.take()));
         }
-        let Some((c, result)) = running.next().await else {
-            break;
-        };
-        report.add(c, result);
+        tokio::select! {
+            done = running.next() => match done {
+                Some((c, result)) => report.add(c, result),
+                None => break,
+            },
+            _ = slots.freed(), if queue.peek().is_some() => {}
+        }
     }
+    mark_finished_jobs(app, &report).await;
+    report
+}
+
+/// Runs one chunk in `slot` (see [`run_chunk_in`]) and marks its job done if
+/// this was its last chunk: for a worker that claims chunks one by one.
+pub async fn run_one(app: &App, chunk: ChunkRef, owner: &str, slot: Slot) -> DrainReport {
+    let mut report = DrainReport::default();
+    let (chunk, result) = run_tracked(app, chunk, owner, slot).await;
+    report.add(chunk, result);
     mark_finished_jobs(app, &report).await;
     report
 }
 
 /// Claims and runs claimable chunks (new, deferred past their retry time, or
 /// abandoned by a crashed worker) until none is left or `max_chunks` have run.
+/// [`PARALLEL_CHUNKS`] have recipients to start at any time: the next chunk is
+/// claimed as soon as one's last recipients are under way.
+///
+/// Each chunk runs as its own task (aborted if the drain is dropped), so the
+/// chunks' sends and checkpoints go on while the drain looks for more work.
 pub async fn drain(app: &App, owner: &str, max_chunks: usize) -> Result<DrainReport, WorkerError> {
     let mut report = DrainReport::default();
-    let mut running = FuturesUnordered::new();
-    let mut in_flight: HashSet<ChunkRef> = HashSet::new();
+    let mut running: JoinSet<(ChunkRef, Result<ChunkRunOutcome, WorkerError>)> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, ChunkRef> = HashMap::new();
+    let slots = ChunkSlots::default();
     let mut started = 0usize;
     let mut look = true;
     loop {
-        if look && running.len() < PARALLEL_CHUNKS && started < max_chunks {
-            let want = (PARALLEL_CHUNKS - running.len()).min(max_chunks - started);
+        let want = slots
+            .free(PARALLEL_CHUNKS)
+            .min(MAX_RUNNING_CHUNKS.saturating_sub(running.len()))
+            .min(max_chunks - started);
+        if look && want > 0 {
             let found = app
                 .store
-                .claimable_chunks(app.now(), u32::try_from(want * 2).unwrap_or(u32::MAX))
+                .claimable_chunks(
+                    app.now(),
+                    u32::try_from(want + in_flight.len()).unwrap_or(u32::MAX),
+                )
                 .await?;
             let fresh: Vec<ChunkRef> = found
                 .into_iter()
-                .filter(|c| !in_flight.contains(c))
+                .filter(|c| !in_flight.values().any(|held| held == c))
                 .take(want)
                 .collect();
-            look = !fresh.is_empty() && running.len() + fresh.len() < PARALLEL_CHUNKS;
+            // Nothing more to claim now: look again when a chunk ends or frees its slot.
+            look = fresh.len() == want;
             for c in fresh {
-                in_flight.insert(c.clone());
                 started += 1;
-                running.push(run_tracked(app, c, owner));
+                let (app, owner, slot, chunk) =
+                    (app.clone(), owner.to_owned(), slots.take(), c.clone());
+                let task =
+                    running.spawn(async move { run_tracked(&app, chunk, &owner, slot).await });
+                in_flight.insert(task.id(), c);
             }
             if look {
                 continue;
             }
         }
-        let Some((c, result)) = running.next().await else {
-            break;
-        };
-        in_flight.remove(&c);
-        report.add(c, result);
-        look = true;
+        tokio::select! {
+            done = running.join_next_with_id() => match done {
+                Some(Ok((id, (c, result)))) => {
+                    in_flight.remove(&id);
+                    report.add(c, result);
+                    look = true;
+                }
+                Some(Err(e)) => {
+                    if let Some(c) = in_flight.remove(&e.id()) {
+                        tracing::error!(job = %c.job_id, chunk = c.index, error = %e, "chunk task failed; it will be resumed after its lease");
+                    }
+                    report.errors += 1;
+                    look = true;
+                }
+                None => break,
+            },
+            _ = slots.freed() => look = true,
+        }
     }
     mark_finished_jobs(app, &report).await;
     Ok(report)
@@ -447,8 +621,9 @@ async fn run_tracked(
     app: &App,
     chunk: ChunkRef,
     owner: &str,
+    slot: Slot,
 ) -> (ChunkRef, Result<ChunkRunOutcome, WorkerError>) {
-    let result = run_chunk(app, &chunk, owner).await;
+    let result = run_chunk_in(app, &chunk, owner, slot).await;
     (chunk, result)
 }
 

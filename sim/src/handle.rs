@@ -111,7 +111,12 @@ impl Simulator {
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(crate::server::serve(listener, router, stop_rx)),
+            tokio::spawn(crate::server::serve(
+                listener,
+                router,
+                shared.clone(),
+                stop_rx,
+            )),
             tokio::spawn(push_worker),
             tokio::spawn(crate::shared::ticket_timer(shared.clone())),
         ];

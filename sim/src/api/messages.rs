@@ -72,18 +72,20 @@ pub(super) fn template_send(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
         "success"
     };
     let user_name = finish.then(|| account.cfg.user_name.clone());
-    let touser = touser.to_owned();
     ctx.w.next_msgid += 1;
-    ctx.w
-        .template_sends
-        .entry(appid.clone())
-        .or_default()
-        .push((touser.clone(), client_msg_id.map(str::to_owned), msgid));
+    let sent = (touser.to_owned(), client_msg_id.map(str::to_owned), msgid);
+    // Look up before inserting: `entry` would allocate a key on every send.
+    match ctx.w.template_sends.get_mut(&appid) {
+        Some(sends) => sends.push(sent),
+        None => {
+            ctx.w.template_sends.insert(appid.clone(), vec![sent]);
+        }
+    }
     if let Some(user_name) = user_name {
         ctx.events.push(PushEvent::TemplateFinish {
             appid,
             user_name,
-            openid: touser,
+            openid: touser.to_owned(),
             msgid,
             status,
         });

@@ -279,20 +279,32 @@ pub(crate) fn ok() -> Value {
 
 const MAX_BODY: usize = 24 * 1024 * 1024;
 
-fn endpoint_for(path: &str) -> Option<&'static Endpoint> {
+/// The WeChat API endpoint served at `path`, if any.
+pub(crate) fn endpoint_for(path: &str) -> Option<&'static Endpoint> {
     ENDPOINTS.iter().find(|e| e.path == path)
 }
 
-/// The fallback route: every WeChat API call lands here.
+/// The fallback route: a path that is neither an API endpoint nor a simulator page.
 pub(crate) async fn dispatch(State(sim): State<Arc<Shared>>, req: Request) -> Response {
     let Some(ep) = endpoint_for(req.uri().path()) else {
         return (StatusCode::NOT_FOUND, "<html>404 Not Found</html>").into_response();
     };
+    let killer = req.extensions().get::<ConnKiller>().cloned();
+    call(&sim, ep, killer, req).await
+}
+
+/// Serve one call of an API endpoint; `killer` closes its connection (the `drop` fault).
+pub(crate) async fn call(
+    sim: &Arc<Shared>,
+    ep: &'static Endpoint,
+    killer: Option<ConnKiller>,
+    req: Request,
+) -> Response {
     let query: Box<str> = req.uri().query().unwrap_or("").into();
     if let Some(fault) = sim.faults.decide(ep.path) {
         match fault {
             Fault::Latency(d) => tokio::time::sleep(d).await,
-            other => return inject(&sim, ep, query, other, req).await,
+            other => return inject(sim, ep, query, other, killer, req).await,
         }
     }
     let (input, recorded) = match read_input(ep, req).await {
@@ -301,7 +313,7 @@ pub(crate) async fn dispatch(State(sim): State<Arc<Shared>>, req: Request) -> Re
             let now = sim.clock.now();
             let seq = sim.calls.next_seq();
             record(
-                &sim,
+                sim,
                 seq,
                 ep,
                 query,
@@ -332,7 +344,7 @@ pub(crate) async fn dispatch(State(sim): State<Arc<Shared>>, req: Request) -> Re
         Ok(v) => v.get("errcode").and_then(Value::as_i64).unwrap_or(0),
         Err(e) => e.code,
     };
-    record(&sim, seq, ep, query, recorded, errcode, now, None);
+    record(sim, seq, ep, query, recorded, errcode, now, None);
     for event in &events {
         sim.pusher.enqueue(event, now);
     }
@@ -468,11 +480,11 @@ async fn inject(
     ep: &Endpoint,
     query: Box<str>,
     fault: Fault,
+    killer: Option<ConnKiller>,
     req: Request,
 ) -> Response {
     let now = sim.clock.now();
     let seq = sim.calls.next_seq();
-    let killer = req.extensions().get::<ConnKiller>().cloned();
     let body = to_bytes(req.into_body(), MAX_BODY)
         .await
         .unwrap_or_default();

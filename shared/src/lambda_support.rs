@@ -113,7 +113,7 @@ pub async fn fetch_extension_secret(
     let port =
         std::env::var(EXTENSION_PORT_ENV).unwrap_or_else(|_| EXTENSION_DEFAULT_PORT.to_owned());
     let session_token = std::env::var("AWS_SESSION_TOKEN").unwrap_or_default();
-    let client = reqwest::Client::builder()
+    let client = crate::http_client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| fail("building the HTTP client".to_owned(), Some(e)))?;
@@ -176,6 +176,7 @@ pub fn secret_settings(secret_string: &str) -> Result<BTreeMap<String, String>, 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, StartupError> {
     let spec = config.store.to_string();
     match &config.store {
+        #[cfg(feature = "sqlite")]
         StoreSpec::Sqlite(path) => {
             let path = path.clone();
             let appid = config.component_appid.clone();
@@ -190,6 +191,14 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, StartupE
             let store = opened.map_err(|source| StartupError::Store { spec, source })?;
             Ok(Arc::new(store))
         }
+        #[cfg(not(feature = "sqlite"))]
+        StoreSpec::Sqlite(_) => Err(StartupError::Store {
+            spec,
+            source: StoreError::backend(
+                "this build has no SQLite store (the Lambda functions use DynamoDB; set WXOPEN_TABLE)",
+                std::io::Error::from(std::io::ErrorKind::Unsupported),
+            ),
+        }),
         StoreSpec::Dynamodb(table) => Ok(Arc::new(
             crate::store::dynamo::DynamoStore::from_env(table, &config.component_appid).await,
         )),

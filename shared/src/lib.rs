@@ -9,7 +9,9 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod http_client;
 pub mod lambda_support;
+#[cfg(feature = "local-server")]
 pub mod local;
 pub mod pages;
 pub mod secret;

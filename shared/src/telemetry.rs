@@ -14,15 +14,31 @@ pub const NAMESPACE: &str = "wxopen";
 /// Installs the JSON log subscriber: level from `RUST_LOG` (default `info`).
 /// Safe to call more than once (later calls do nothing).
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_target(false),
+        )
+        .with(filter)
         .try_init();
+}
+
+/// `RUST_LOG` as per-target levels (`info`, `warn,wxopen=debug`); unset or
+/// unreadable means `info`, so a typo never silences the logs.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+
+    rust_log
+        .filter(|value| !value.trim().is_empty())
+        .and_then(|value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// CloudWatch metric units used here.
@@ -146,6 +162,24 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_defaults_to_info() {
+        let default = log_filter(None);
+        assert!(default.would_enable("wxopen", &Level::INFO));
+        assert!(!default.would_enable("wxopen", &Level::DEBUG));
+
+        let per_target = log_filter(Some("warn,wxopen::tokens=debug"));
+        assert!(per_target.would_enable("wxopen::tokens", &Level::DEBUG));
+        assert!(!per_target.would_enable("wxopen::http", &Level::INFO));
+        assert!(per_target.would_enable("hyper", &Level::WARN));
+
+        let unreadable = log_filter(Some("wxopen=loud"));
+        assert!(unreadable.would_enable("wxopen", &Level::INFO));
+        assert!(!unreadable.would_enable("wxopen", &Level::DEBUG));
+    }
+
     use super::*;
 
     #[test]

@@ -4,6 +4,10 @@
 //! peak RSS after one representative invocation, and the binary's size.
 //! Targets: init ≤ 30 ms, RSS ≤ 32 MiB, stripped binary ≤ 12 MiB.
 //!
+//! The functions are built as AWS runs them: DynamoDB only (no SQLite linked), so
+//! this needs a DynamoDB endpoint: start moto_server as `scripts/test` does and
+//! export `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_REGION` and test credentials.
+//!
 //! Build the release binaries first, then run:
 //!   cargo build --release -p wxopen-fn-callback -p wxopen-fn-authorize -p wxopen-fn-send \
 //!       -p wxopen-fn-refresh -p wxopen-fn-send-worker
@@ -102,6 +106,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // A fresh table per run, so a previous run's table on the same server is no obstacle.
+    let table = &format!("wxopen-cold-start-{}", std::process::id());
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() {
+        eprintln!("cold_start: set AWS_ENDPOINT_URL_DYNAMODB (e.g. moto_server, see scripts/test): the functions store state in DynamoDB");
+        return std::process::ExitCode::FAILURE;
+    }
+    let store =
+        wxopen::store::dynamo::DynamoStore::from_env(table, &sim.config().component.appid).await;
+    if let Err(e) = wxopen::store::dynamo::create_table(store.client(), table).await {
+        eprintln!("cold_start: creating table {table}: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     println!(
         "cold start under the loopback Runtime API, {} runs each, binaries from {}",
         args.runs,
@@ -121,13 +137,13 @@ async fn main() -> std::process::ExitCode {
         let mut inits = Vec::new();
         let mut rss_max = 0u64;
         for _ in 0..args.runs {
-            let Ok(dir) = tempfile::tempdir() else {
-                eprintln!("cold_start: tempdir");
-                return std::process::ExitCode::FAILURE;
-            };
             let api = Arc::new(RuntimeApi::start().await);
-            let store = format!("sqlite:{}", dir.path().join("wxopen.db").display());
-            let env = function_env(&api, &sim, &store, "https://wx.example.com");
+            let env = function_env(
+                &api,
+                &sim,
+                &format!("dynamodb:{table}"),
+                "https://wx.example.com",
+            );
             let mut process = LambdaProcess::spawn(&binary, &api, &env);
             let init = api.wait_ready(&mut process, Duration::from_secs(10)).await;
             let _ = api.invoke(first_event(name), Duration::from_secs(20)).await;

@@ -302,4 +302,5 @@ pub trait StateStore: Send + Sync + 'static {
 }
 
 pub mod dynamo;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;

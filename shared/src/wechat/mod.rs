@@ -85,7 +85,7 @@ impl WechatClient {
         if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
             return Err(BuildError::InvalidBaseUrl);
         }
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             // WeChat never redirects; following one could carry a token elsewhere.

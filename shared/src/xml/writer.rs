@@ -12,7 +12,8 @@ pub(super) fn cdata_field(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("><![CDATA[");
     let mut rest = value;
-    while let Some(at) = rest.find(['\r', ']']) {
+    // A byte search: both characters are ASCII, so `at` is always a char boundary.
+    while let Some(at) = memchr::memchr2(b'\r', b']', rest.as_bytes()) {
         let (before, from) = rest.split_at(at);
         out.push_str(before);
         if let Some(after) = from.strip_prefix('\r') {

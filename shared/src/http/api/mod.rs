@@ -169,16 +169,25 @@ fn request_seed() -> String {
     format!("req_{}", hex::encode(bytes))
 }
 
-/// `POST /v1/authorizers/{appid}/template-messages`: inline (200) up to the
-/// inline limit, otherwise a job (202).
-pub async fn template_messages(
+/// The path every sending route shares: a key with `send` scope for the
+/// authorizer's tenant, the body parsed (400 before 422), an active
+/// authorizer, then `send` at most once per Idempotency-Key (a replay answers
+/// the first result). `send` gets the seed its WeChat dedupe ids derive from:
+/// the idempotency key's, or a fresh one per request.
+async fn idempotent_send<T, E, Fut>(
     app: &App,
     req: Request,
     params: &Params,
-) -> Result<Response, ApiError> {
+    parse: impl FnOnce(&Value) -> Result<T, E>,
+    send: impl FnOnce(Authorizer, T, String) -> Fut,
+) -> Result<Response, ApiError>
+where
+    ApiError: From<E>,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
-    let request = send::parse_template(&body::json_body(&req)?)?;
+    let request = parse(&body::json_body(&req)?)?;
     require_active(&authorizer)?;
     let guard = match idempotency::begin(app, &req, &key).await? {
         Begin::Replay(resp) => return Ok(resp),
@@ -188,12 +197,31 @@ pub async fn template_messages(
         .as_ref()
         .map(|g| g.seed().to_owned())
         .unwrap_or_else(request_seed);
-    let result = if request.recipients.len() <= app.config.inline_send_limit {
-        send_inline(app, &authorizer, request, &seed).await
-    } else {
-        enqueue(app, &authorizer, request).await
-    };
+    let result = send(authorizer, request, seed).await;
     idempotency::finish(app, guard, result).await
+}
+
+/// `POST /v1/authorizers/{appid}/template-messages`: inline (200) up to the
+/// inline limit, otherwise a job (202).
+pub async fn template_messages(
+    app: &App,
+    req: Request,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    idempotent_send(
+        app,
+        req,
+        params,
+        send::parse_template,
+        |authorizer, request, seed| async move {
+            if request.recipients.len() <= app.config.inline_send_limit {
+                send_inline(app, &authorizer, request, &seed).await
+            } else {
+                enqueue(app, &authorizer, request).await
+            }
+        },
+    )
+    .await
 }
 
 async fn send_inline(
@@ -238,27 +266,20 @@ async fn enqueue(
 
 /// `POST /v1/authorizers/{appid}/mass-messages`.
 pub async fn mass_messages(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
-    let key = authenticate(app, &req, SCOPE_SEND).await?;
-    let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
-    let request = mass::parse_mass(&body::json_body(&req)?)?;
-    require_active(&authorizer)?;
-    let guard = match idempotency::begin(app, &req, &key).await? {
-        Begin::Replay(resp) => return Ok(resp),
-        Begin::Proceed(guard) => guard,
-    };
-    let seed = guard
-        .as_ref()
-        .map(|g| g.seed().to_owned())
-        .unwrap_or_else(request_seed);
-    let result = async {
-        let accepted = mass::send_mass(app, &authorizer.appid, &request, &mass::clientmsgid(&seed)).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"msg_id": accepted.msg_id, "msg_data_id": accepted.msg_data_id, "duplicate": accepted.duplicate}),
-        ))
-    }
-    .await;
-    idempotency::finish(app, guard, result).await
+    idempotent_send(
+        app,
+        req,
+        params,
+        mass::parse_mass,
+        |authorizer, request, seed| async move {
+            let accepted = mass::send_mass(app, &authorizer.appid, &request, &mass::clientmsgid(&seed)).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"msg_id": accepted.msg_id, "msg_data_id": accepted.msg_data_id, "duplicate": accepted.duplicate}),
+            ))
+        },
+    )
+    .await
 }
 
 /// `GET /v1/authorizers/{appid}/mass-messages/{msg_id}`.
@@ -285,23 +306,21 @@ pub async fn custom_messages(
     req: Request,
     params: &Params,
 ) -> Result<Response, ApiError> {
-    let key = authenticate(app, &req, SCOPE_SEND).await?;
-    let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
-    let message = mass::parse_custom(&body::json_body(&req)?)?;
-    require_active(&authorizer)?;
-    let guard = match idempotency::begin(app, &req, &key).await? {
-        Begin::Replay(resp) => return Ok(resp),
-        Begin::Proceed(guard) => guard,
-    };
-    let result = async {
-        mass::send_custom(app, &authorizer.appid, &message).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": "sent", "touser": message.touser}),
-        ))
-    }
-    .await;
-    idempotency::finish(app, guard, result).await
+    // Customer-service messages carry no dedupe id: the seed goes unused.
+    idempotent_send(
+        app,
+        req,
+        params,
+        mass::parse_custom,
+        |authorizer, message, _seed| async move {
+            mass::send_custom(app, &authorizer.appid, &message).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"status": "sent", "touser": message.touser}),
+            ))
+        },
+    )
+    .await
 }
 
 /// `POST /v1/authorizers/{appid}/media`: a file as multipart/form-data

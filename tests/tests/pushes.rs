@@ -9,32 +9,11 @@ use wxopen::secret::Secret;
 use wxopen::service::authorization::exchange_code;
 use wxopen::store::{AuthorizerStatus, GrantOutcome};
 use wxopen::wechat::{paths, TemplateMessage, TemplateValue};
-use wxopen_tests::{eventually, Backend, SignedPush, TestEnv};
+use wxopen_tests::{eventually, on_both_stores, Backend, SignedPush, TestEnv};
 
 const APPID: &str = "wx5add0a0000000001";
 const RELEASE_APPID: &str = "wx570bc396a51b8ff8";
 const COMPONENT_URL: &str = "/wechat/component/events";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Dynamo).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     a_ticket_is_stored_and_an_older_one_never_replaces_it,

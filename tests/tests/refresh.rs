@@ -7,32 +7,11 @@ use wxopen::service::refresh;
 use wxopen::store::AuthorizerStatus;
 use wxopen::telemetry::{self, MetricSink};
 use wxopen::wechat::paths;
-use wxopen_tests::{Backend, TestEnv};
+use wxopen_tests::{on_both_stores, Backend, TestEnv};
 
 const APPID: &str = "wx5add0a0000000001";
 const OTHER: &str = "wx5add0a0000000002";
 const DEAD_URL: &str = "http://127.0.0.1:9/lost";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Dynamo).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     the_sweep_renews_tokens_due_within_the_margin_and_leaves_the_rest,

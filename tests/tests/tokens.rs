@@ -5,31 +5,9 @@
 use std::time::Duration;
 use wxopen::tokens::TokenError;
 use wxopen::wechat::paths;
-use wxopen_tests::{eventually, Backend, TestEnv};
+use wxopen_tests::{eventually, on_both_stores, Backend, TestEnv};
 
 const APPID: &str = "wx5add0a0000000001";
-
-/// Runs a scenario once per backend, as two tests.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Dynamo).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     fifty_callers_of_a_due_component_token_cause_one_renewal,

@@ -12,29 +12,9 @@ pub const APPID: &str = "wx5add0a0000000001";
 pub const OTHER_APPID: &str = "wx5add0a0000000002";
 pub const TEMPLATE: &str = "SimTpl01OrderShipped";
 pub const TENANT: &str = "acme";
-pub const TEMPLATE_SEND: &str = wxopen::wechat::paths::TEMPLATE_SEND;
+pub use wxopen_tests::on_both_stores;
 
-/// Runs a scenario once per backend, as two tests.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(wxopen_tests::Backend::Dynamo).await
-                }
-            )*
-        }
-    };
-}
+pub const TEMPLATE_SEND: &str = wxopen::wechat::paths::TEMPLATE_SEND;
 
 /// `n` extra followers of the first sandbox account (28-character openids).
 pub fn extra_followers(n: usize) -> Vec<String> {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{parse_fields, Fields};
+use super::fields::{parse_fields_str, Fields};
 use super::XmlError;
 use crate::secret::Secret;
 
@@ -47,7 +47,7 @@ pub struct Authorization {
 
 /// Parse the decrypted XML of a push to the authorization-event URL.
 pub fn parse_component_push(xml: &str) -> Result<ComponentPush, XmlError> {
-    let fields = parse_fields(xml.as_bytes())?;
+    let fields = parse_fields_str(xml)?;
     let info_type = fields.required("InfoType")?.to_owned();
     match info_type.as_str() {
         "component_verify_ticket" => Ok(ComponentPush::ComponentVerifyTicket {

@@ -17,7 +17,7 @@ const ROOT: &str = "xml";
 /// holds its raw inner XML. Pushes run hot (a ticket every 10 minutes per platform,
 /// every follower message), so values borrow from the body instead of allocating.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Fields<'a>(Vec<(&'a str, Cow<'a, str>)>);
+pub(super) struct Fields<'a>(pub(super) Vec<(&'a str, Cow<'a, str>)>);
 
 impl<'a> Fields<'a> {
     /// A required field.
@@ -75,6 +75,23 @@ pub(super) fn parse_fields(body: &[u8]) -> Result<Fields<'_>, XmlError> {
         return Err(XmlError::TooLarge(body.len()));
     }
     let text = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8"))?;
+    parse_fields_str(text)
+}
+
+/// [`parse_fields`] for text already known to be UTF-8 (a decrypted push).
+pub(super) fn parse_fields_str(text: &str) -> Result<Fields<'_>, XmlError> {
+    if text.len() > MAX_XML_BYTES {
+        return Err(XmlError::TooLarge(text.len()));
+    }
+    if let Some(fields) = super::flat::scan(text) {
+        return Ok(Fields(fields));
+    }
+    parse_with_quick_xml(text)
+}
+
+/// The general path: any well-formed document within the limits. `flat::scan`
+/// answers first for the canonical shape and is tested against this.
+pub(super) fn parse_with_quick_xml(text: &str) -> Result<Fields<'_>, XmlError> {
     let mut reader = Reader::from_str(text);
     // End tags are matched here against names borrowed from the body, which is
     // cheaper than quick-xml's own check (it copies every name into a stack buffer).

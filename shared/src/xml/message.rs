@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{parse_fields, Fields};
+use super::fields::{parse_fields_str, Fields};
 use super::XmlError;
 
 /// A message or event pushed to an authorizer's message URL.
@@ -65,7 +65,7 @@ pub enum MessageKind {
 
 /// Parse the decrypted XML of a push to an authorizer's message URL.
 pub fn parse_authorizer_message(xml: &str) -> Result<AuthorizerMessage, XmlError> {
-    let fields = parse_fields(xml.as_bytes())?;
+    let fields = parse_fields_str(xml)?;
     let msg_type = fields.required("MsgType")?.to_owned();
     let kind = match msg_type.as_str() {
         "text" => MessageKind::Text {

@@ -9,6 +9,7 @@
 //! where they are looked for.
 
 use fantoccini::{ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,7 +52,7 @@ async fn a_merchant_authorizes_in_a_real_browser() {
         .to_owned();
     let driver = ChromeDriver::start().await;
     let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let browser = ClientBuilder::native()
+    let browser = ClientBuilder::new(HttpConnector::new())
         .capabilities(chrome_capabilities(&driver.chromium, profile.path()))
         .connect(&driver.url)
         .await

@@ -185,6 +185,29 @@ async fn create_table_builds_the_template_table() {
         projection.and_then(|p| p.projection_type()),
         Some(&ProjectionType::Include)
     );
+    let tenant_index = table
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some(dynamo::TENANT_INDEX_NAME));
+    let Some(tenant_index) = tenant_index else {
+        panic!("no {} index", dynamo::TENANT_INDEX_NAME);
+    };
+    let tenant_keys: Vec<(&str, &KeyType)> = tenant_index
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    assert_eq!(
+        tenant_keys,
+        vec![
+            (dynamo::TENANT_INDEX_PK, &KeyType::Hash),
+            (dynamo::TENANT_INDEX_SK, &KeyType::Range)
+        ]
+    );
+    assert_eq!(
+        tenant_index.projection().and_then(|p| p.projection_type()),
+        Some(&ProjectionType::KeysOnly)
+    );
     assert_eq!(
         projection.map(|p| p.non_key_attributes()),
         Some(&[dynamo::TTL_ATTRIBUTE.to_owned()][..])
@@ -356,6 +379,62 @@ async fn due_authorizers_pages_through_the_index_and_skips_revoked_ones() {
     )
     .await;
     assert!(!revoked.contains_key(dynamo::GSI_KEY_PK));
+}
+
+#[tokio::test]
+async fn a_tenant_listing_reads_its_index_never_the_whole_table() {
+    let store = fresh_store().await;
+    for i in 0..7 {
+        store
+            .put_grant(&grant(&format!("wxmine{i}"), Some("tenant-a"), "c", 9_000))
+            .await
+            .ok();
+    }
+    for i in 0..30 {
+        store
+            .put_grant(&grant(
+                &format!("wxother{i:02}"),
+                Some("tenant-b"),
+                "c",
+                9_000,
+            ))
+            .await
+            .ok();
+    }
+    let before = store.request_counts();
+    let page = match store.list_authorizers(Some("tenant-a"), None, 5).await {
+        Ok(page) => page,
+        Err(e) => panic!("list_authorizers failed: {e:?}"),
+    };
+    let used = store.request_counts().since(&before);
+    let appids: Vec<&str> = page.items.iter().map(|a| a.appid.as_str()).collect();
+    assert_eq!(
+        appids,
+        ["wxmine0", "wxmine1", "wxmine2", "wxmine3", "wxmine4"]
+    );
+    assert_eq!(
+        (used.scan, used.query, used.batch_get_item),
+        (0, 1, 1),
+        "{used:?}"
+    );
+    let next = page.next.unwrap_or_else(|| panic!("a second page"));
+
+    // The cursor pages on within tenant-a; another tenant cannot continue from it.
+    let rest = store
+        .list_authorizers(Some("tenant-a"), Some(&next), 5)
+        .await
+        .map(|p| p.items.into_iter().map(|a| a.appid).collect::<Vec<_>>());
+    assert_eq!(
+        rest.ok(),
+        Some(vec!["wxmine5".to_owned(), "wxmine6".to_owned()])
+    );
+    let foreign = store
+        .list_authorizers(Some("tenant-b"), Some(&next), 5)
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::Invalid(_))),
+        "{foreign:?}"
+    );
 }
 
 // --- jobs ---

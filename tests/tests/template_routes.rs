@@ -184,6 +184,8 @@ fn the_table_is_the_one_the_dynamodb_store_creates() {
         (dynamo::TABLE_KEY_SK, "S"),
         (dynamo::GSI_KEY_PK, "S"),
         (dynamo::GSI_KEY_SK, "N"),
+        (dynamo::TENANT_INDEX_PK, "S"),
+        (dynamo::TENANT_INDEX_SK, "S"),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
@@ -233,6 +235,23 @@ fn the_table_is_the_one_the_dynamodb_store_creates() {
         vec![]
     };
     assert_eq!(projected, expected);
+    let tenant_index = &table["GlobalSecondaryIndexes"][1];
+    assert_eq!(
+        tenant_index["IndexName"].as_str(),
+        Some(dynamo::TENANT_INDEX_NAME)
+    );
+    assert_eq!(
+        keys(&tenant_index["KeySchema"]),
+        vec![
+            (dynamo::TENANT_INDEX_PK.into(), "HASH".into()),
+            (dynamo::TENANT_INDEX_SK.into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(
+        tenant_index["Projection"]["ProjectionType"].as_str(),
+        Some(dynamo::TENANT_INDEX_PROJECTION)
+    );
+    assert!(table["GlobalSecondaryIndexes"][2].is_badvalue());
     assert_eq!(
         table["TimeToLiveSpecification"]["AttributeName"].as_str(),
         Some(dynamo::TTL_ATTRIBUTE)

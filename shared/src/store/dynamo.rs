@@ -16,7 +16,8 @@ pub use error::DynamoFailure;
 pub use requests::RequestCounts;
 pub use table::{
     create_table, BILLING_MODE, GSI_KEY_PK, GSI_KEY_SK, GSI_NAME, GSI_PROJECTION, KIND_ATTRIBUTE,
-    KIND_CHUNK, STREAM_VIEW_TYPE, TABLE_KEY_PK, TABLE_KEY_SK, TTL_ATTRIBUTE,
+    KIND_CHUNK, STREAM_VIEW_TYPE, TABLE_KEY_PK, TABLE_KEY_SK, TENANT_INDEX_NAME, TENANT_INDEX_PK,
+    TENANT_INDEX_PROJECTION, TENANT_INDEX_SK, TTL_ATTRIBUTE,
 };
 /// The attribute holding a token's expiry (never `expires_at`, the TTL attribute).
 pub const TOKEN_EXPIRES_AT_ATTRIBUTE: &str = items::attr::TOKEN_EXPIRES_AT;
@@ -308,10 +309,122 @@ impl DynamoStore {
         }
     }
 
+    /// A page of one tenant's authorizers in appid order. `gsi2` gives the keys
+    /// (an index read, so a binding made a moment ago may not be listed yet);
+    /// the records themselves are read consistently.
+    async fn list_tenant_authorizers(
+        &self,
+        tenant: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Page<Authorizer>> {
+        let partition = self.keys.tenant_partition(tenant);
+        let mut start = cursor
+            .map(|cursor| tenant_index_cursor(cursor, &partition))
+            .transpose()?;
+        let condition = "#gsi2pk = :p";
+        let limit = limit.max(1) as usize;
+        let mut listed: Vec<Item> = Vec::new();
+        let next = loop {
+            bump(&self.counter.query, 1);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(TENANT_INDEX_NAME)
+                .key_condition_expression(condition)
+                .set_expression_attribute_names(names(&[condition]))
+                .expression_attribute_values(":p", s(partition.clone()))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(limit - listed.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            listed.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if listed.len() < limit => start = Some(k),
+                last => break last.map(|k| encode_cursor(&k)),
+            }
+        };
+        let mut records: HashMap<String, Item> = self
+            .batch_get(listed.iter().map(primary_key).collect())
+            .await?
+            .into_iter()
+            .filter_map(|item| Some((item.get(TABLE_KEY_PK)?.as_s().ok()?.clone(), item)))
+            .collect();
+        let mut items = Vec::with_capacity(listed.len());
+        for entry in &listed {
+            let record = entry
+                .get(TABLE_KEY_PK)
+                .and_then(|pk| pk.as_s().ok())
+                .and_then(|pk| records.remove(pk));
+            // An entry whose record is gone is skipped, not an error.
+            if let Some(record) = record {
+                let authorizer = items::authorizer_from_item(&record)?;
+                if authorizer.tenant.as_deref() == Some(tenant) {
+                    items.push(authorizer);
+                }
+            }
+        }
+        Ok(Page { items, next })
+    }
+
+    /// Consistent reads of `item_keys` (found items, in no particular order),
+    /// retrying what DynamoDB leaves unprocessed.
+    async fn batch_get(&self, item_keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(item_keys.len());
+        for batch in item_keys.chunks(BATCH_GET_LIMIT) {
+            let mut pending = batch.to_vec();
+            for _ in 0..UNPROCESSED_ROUNDS {
+                if pending.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::backend("building a BatchGetItem request", e))?;
+                bump(&self.counter.batch_get_item, 1);
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Backend {
+                    message: "BatchGetItem left keys unprocessed after retries".to_owned(),
+                    source: None,
+                });
+            }
+        }
+        Ok(found)
+    }
+
     async fn scan_all(&self, filter: &str, values: &Values) -> StoreResult<Vec<Item>> {
         self.scan_page(filter, values, None, usize::MAX)
             .await
             .map(|(items, _)| items)
+    }
+
+    /// The values of `#gsi2pk = :by_tenant, #gsi2sk = :appid`, set wherever a
+    /// tenant is bound: the tenant index entry follows the binding, which never changes.
+    fn with_tenant_index(&self, values: Values, appid: &str, tenant: &str) -> Values {
+        values
+            .with(":by_tenant", s(self.keys.tenant_partition(tenant)))
+            .with(":appid", s(appid))
     }
 
     /// The authorizer's due-index entry: active ones with a refresh token.
@@ -499,6 +612,39 @@ fn decode_cursor(cursor: &str) -> StoreResult<Item> {
         .collect()
 }
 
+/// A cursor of a tenant listing: the four `gsi2` keys DynamoDB continues from,
+/// within this tenant's partition.
+fn tenant_index_cursor(cursor: &str, partition: &str) -> StoreResult<Item> {
+    let start = cursor_of_keys(
+        cursor,
+        &[TABLE_KEY_PK, TABLE_KEY_SK, TENANT_INDEX_PK, TENANT_INDEX_SK],
+    )?;
+    match start.get(TENANT_INDEX_PK) {
+        Some(AttributeValue::S(at)) if at == partition => Ok(start),
+        _ => Err(foreign_cursor()),
+    }
+}
+
+/// A decoded cursor holding exactly the string keys `names`. A cursor of
+/// another listing is refused here rather than passed on for DynamoDB to reject
+/// as a failed request.
+fn cursor_of_keys(cursor: &str, names: &[&str]) -> StoreResult<Item> {
+    let start = decode_cursor(cursor)?;
+    let shaped = start.len() == names.len()
+        && names
+            .iter()
+            .all(|name| matches!(start.get(*name), Some(AttributeValue::S(_))));
+    if shaped {
+        Ok(start)
+    } else {
+        Err(foreign_cursor())
+    }
+}
+
+fn foreign_cursor() -> StoreError {
+    StoreError::Invalid("page cursor is not from this listing".to_owned())
+}
+
 #[async_trait]
 impl StateStore for DynamoStore {
     fn component_appid(&self) -> &str {
@@ -650,7 +796,8 @@ impl StateStore for DynamoStore {
                 }
             }
             let binds = existing.tenant.is_none() && grant.tenant.is_some();
-            let tenant_value = s(grant.tenant.clone().unwrap_or_default());
+            let bound_tenant = grant.tenant.as_deref().unwrap_or_default();
+            let tenant_value = s(bound_tenant);
             if existing.last_auth_code_hash.as_deref() == Some(grant.auth_code_hash.as_str()) {
                 if !binds {
                     return Ok(GrantOutcome::AlreadyDone);
@@ -658,9 +805,9 @@ impl StateStore for DynamoStore {
                 let bound = self
                     .update_if(
                         self.authorizer_key(&grant.appid),
-                        "SET #tenant = :tenant, #updated_at = :now",
+                        "SET #tenant = :tenant, #updated_at = :now, #gsi2pk = :by_tenant, #gsi2sk = :appid",
                         "attribute_exists(#pk) AND attribute_not_exists(#tenant)",
-                        Values::new()
+                        self.with_tenant_index(Values::new(), &grant.appid, bound_tenant)
                             .with(":tenant", tenant_value)
                             .with(":now", n(grant.now)),
                     )
@@ -691,8 +838,10 @@ impl StateStore for DynamoStore {
             let mut condition = "#version = :v".to_owned();
             match &existing.tenant {
                 None if binds => {
-                    update.push_str(", #tenant = :tenant");
-                    values = values.with(":tenant", tenant_value);
+                    update.push_str(", #tenant = :tenant, #gsi2pk = :by_tenant, #gsi2sk = :appid");
+                    values = self
+                        .with_tenant_index(values, &grant.appid, bound_tenant)
+                        .with(":tenant", tenant_value);
                     condition.push_str(" AND attribute_not_exists(#tenant)");
                 }
                 None => condition.push_str(" AND attribute_not_exists(#tenant)"),
@@ -760,9 +909,9 @@ impl StateStore for DynamoStore {
     async fn bind_tenant(&self, appid: &str, tenant: &str, now: u64) -> StoreResult<bool> {
         self.update_if(
             self.authorizer_key(appid),
-            "SET #tenant = :tenant, #updated_at = :now",
+            "SET #tenant = :tenant, #updated_at = :now, #gsi2pk = :by_tenant, #gsi2sk = :appid",
             "attribute_exists(#pk) AND (attribute_not_exists(#tenant) OR #tenant = :tenant)",
-            Values::new()
+            self.with_tenant_index(Values::new(), appid, tenant)
                 .with(":tenant", s(tenant))
                 .with(":now", n(now)),
         )
@@ -775,18 +924,20 @@ impl StateStore for DynamoStore {
         cursor: Option<&str>,
         limit: u32,
     ) -> StoreResult<Page<Authorizer>> {
-        // No index holds every authorizer (gsi1 holds only the due ones), so this
-        // is a filtered Scan: an admin-sized listing, paid per table size.
-        let mut filter = "begins_with(#pk, :prefix) AND #sk = :sk".to_owned();
-        let mut values = Values::new()
+        if let Some(tenant) = tenant {
+            return self.list_tenant_authorizers(tenant, cursor, limit).await;
+        }
+        // Every authorizer, bound or not, is an admin's listing (the CLI's
+        // status): a filtered Scan, paid per table size. Tenants read gsi2.
+        let filter = "begins_with(#pk, :prefix) AND #sk = :sk";
+        let values = Values::new()
             .with(":prefix", s(self.keys.authorizer_prefix()))
             .with(":sk", s(keys::SK_PROFILE));
-        if let Some(t) = tenant {
-            filter.push_str(" AND #tenant = :tenant");
-            values = values.with(":tenant", s(t));
+        if let Some(cursor) = cursor {
+            cursor_of_keys(cursor, &[TABLE_KEY_PK, TABLE_KEY_SK])?;
         }
         let (found, next) = self
-            .scan_page(&filter, &values, cursor, limit.max(1) as usize)
+            .scan_page(filter, &values, cursor, limit.max(1) as usize)
             .await?;
         let items = found
             .iter()
@@ -1404,52 +1555,17 @@ impl StateStore for DynamoStore {
             .copied()
             .filter(|id| seen.insert(*id))
             .collect();
+        let item_keys = wanted
+            .iter()
+            .map(|id| key(self.keys.event(appid, *id), keys::SK_EVENT))
+            .collect();
         let mut by_id = HashMap::new();
-        for batch in wanted.chunks(BATCH_GET_LIMIT) {
-            let mut pending: Vec<Item> = batch
-                .iter()
-                .map(|id| key(self.keys.event(appid, *id), keys::SK_EVENT))
-                .collect();
-            for _ in 0..UNPROCESSED_ROUNDS {
-                if pending.is_empty() {
-                    break;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::backend("building a BatchGetItem request", e))?;
-                bump(&self.counter.batch_get_item, 1);
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if items::is_expired(&item, now) {
-                        continue;
-                    }
-                    let event = items::event_from_item(&item)?;
-                    by_id.insert(event.msg_id, event);
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
+        for item in self.batch_get(item_keys).await? {
+            if items::is_expired(&item, now) {
+                continue;
             }
-            if !pending.is_empty() {
-                return Err(StoreError::Backend {
-                    message: "BatchGetItem left keys unprocessed after retries".to_owned(),
-                    source: None,
-                });
-            }
+            let event = items::event_from_item(&item)?;
+            by_id.insert(event.msg_id, event);
         }
         Ok(wanted.iter().filter_map(|id| by_id.remove(id)).collect())
     }

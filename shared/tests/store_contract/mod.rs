@@ -63,6 +63,7 @@ macro_rules! contract_tests {
             due_authorizers_only_active_with_refresh_token_due_before_bound,
             due_authorizers_paginate_without_duplicates_or_gaps,
             list_authorizers_by_tenant_paginates,
+            tenant_listing_follows_every_way_a_tenant_is_bound,
             link_is_consumed_once,
             link_expired_or_unknown,
             preauth_expires,
@@ -1048,6 +1049,70 @@ pub async fn due_authorizers_paginate_without_duplicates_or_gaps(store: Store) {
     assert_eq!(unique.len(), all.len(), "duplicates across pages");
     let expected: HashSet<String> = (0..25).map(|i| format!("wxpage{i:02}")).collect();
     assert_eq!(all.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+/// An authorizer joins its tenant's listing however the tenant was bound: at
+/// creation, by `bind_tenant`, by a repeated grant (same code) or by a grant with
+/// a new code. Unbound and other tenants' authorizers stay out; a revoked one
+/// stays listed with its status. Listed in appid order.
+pub async fn tenant_listing_follows_every_way_a_tenant_is_bound(store: Store) {
+    let listed = |tenant: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            let page = store
+                .list_authorizers(Some(tenant), None, 50)
+                .await
+                .unwrap();
+            assert_eq!(page.next, None);
+            page.items
+                .into_iter()
+                .map(|a| (a.appid, a.status))
+                .collect::<Vec<_>>()
+        }
+    };
+    authorizer_expiring(&store, "wxd_at_creation", Some("tenant-a"), NOW + 7200).await;
+    for appid in ["wxc_bind", "wxb_same_code", "wxa_new_code", "wxe_unbound"] {
+        authorizer_expiring(&store, appid, None, NOW + 7200).await;
+    }
+    authorizer_expiring(&store, "wxf_other", Some("tenant-b"), NOW + 7200).await;
+    assert_eq!(
+        listed("tenant-a").await,
+        [("wxd_at_creation".to_owned(), AuthorizerStatus::Active)]
+    );
+
+    assert!(store
+        .bind_tenant("wxc_bind", "tenant-a", NOW + 1)
+        .await
+        .unwrap());
+    let same_code = grant("wxb_same_code", Some("tenant-a"), "wxb_same_code", "x");
+    assert_eq!(
+        store.put_grant(&same_code).await.unwrap(),
+        GrantOutcome::AlreadyDone
+    );
+    let new_code = grant("wxa_new_code", Some("tenant-a"), "second-code", "y");
+    assert_eq!(
+        store.put_grant(&new_code).await.unwrap(),
+        GrantOutcome::Updated
+    );
+    assert!(store
+        .revoke_authorizer("wxd_at_creation", NOW + 2)
+        .await
+        .unwrap());
+
+    assert_eq!(
+        listed("tenant-a").await,
+        [
+            ("wxa_new_code".to_owned(), AuthorizerStatus::Active),
+            ("wxb_same_code".to_owned(), AuthorizerStatus::Active),
+            ("wxc_bind".to_owned(), AuthorizerStatus::Active),
+            ("wxd_at_creation".to_owned(), AuthorizerStatus::Revoked),
+        ]
+    );
+    assert_eq!(
+        listed("tenant-b").await,
+        [("wxf_other".to_owned(), AuthorizerStatus::Active)]
+    );
+    assert_eq!(listed("tenant-none").await, []);
 }
 
 pub async fn list_authorizers_by_tenant_paginates(store: Store) {

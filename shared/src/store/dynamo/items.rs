@@ -345,6 +345,13 @@ pub(crate) fn authorizer_to_item(keys: &Keys, a: &Authorizer, gsi: Option<(Strin
         item.insert(super::table::GSI_KEY_PK.into(), s(partition));
         item.insert(super::table::GSI_KEY_SK.into(), n(due));
     }
+    if let Some(tenant) = &a.tenant {
+        item.insert(
+            super::table::TENANT_INDEX_PK.into(),
+            s(keys.tenant_partition(tenant)),
+        );
+        item.insert(super::table::TENANT_INDEX_SK.into(), s(a.appid.clone()));
+    }
     item
 }
 

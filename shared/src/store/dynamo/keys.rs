@@ -101,6 +101,11 @@ impl Keys {
         format!("{}#due", self.component_appid)
     }
 
+    /// `gsi2` partition of the authorizers bound to `tenant`.
+    pub(crate) fn tenant_partition(&self, tenant: &str) -> String {
+        format!("{}#tenant#{tenant}", self.component_appid)
+    }
+
     /// `gsi1` partition of pending chunks.
     pub(crate) fn chunks_partition(&self) -> String {
         format!("{}#chunks", self.component_appid)

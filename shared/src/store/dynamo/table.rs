@@ -27,6 +27,16 @@ pub const GSI_KEY_SK: &str = "gsi1sk";
 pub const GSI_PROJECTION: &str = "INCLUDE";
 /// The non-key attributes `gsi1` projects.
 pub const GSI_PROJECTED_ATTRIBUTES: &[&str] = &[TTL_ATTRIBUTE];
+/// The index of bound authorizers by tenant, so a tenant's listing reads its
+/// own authorizers instead of scanning the whole table.
+pub const TENANT_INDEX_NAME: &str = "gsi2";
+/// Partition key of `gsi2` (S): `{cappid}#tenant#{tenant}`.
+pub const TENANT_INDEX_PK: &str = "gsi2pk";
+/// Sort key of `gsi2` (S): the authorizer appid, so a listing pages in appid order.
+pub const TENANT_INDEX_SK: &str = "gsi2sk";
+/// `gsi2` holds keys only: its entries change when a tenant is bound and never
+/// on token renewals, and the listing reads the records themselves, consistently.
+pub const TENANT_INDEX_PROJECTION: &str = "KEYS_ONLY";
 /// The table's TTL attribute: DynamoDB deletes an item some time after it.
 /// Only records meant to disappear carry it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -79,6 +89,17 @@ pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
         )
         .build()
         .map_err(build)?;
+    let tenant_index = GlobalSecondaryIndex::builder()
+        .index_name(TENANT_INDEX_NAME)
+        .key_schema(key(TENANT_INDEX_PK, KeyType::Hash)?)
+        .key_schema(key(TENANT_INDEX_SK, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(build)?;
     let stream = StreamSpecification::builder()
         .stream_enabled(true)
         .stream_view_type(StreamViewType::NewImage)
@@ -91,9 +112,12 @@ pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
         .attribute_definitions(attribute(TABLE_KEY_SK, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(GSI_KEY_PK, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(GSI_KEY_SK, ScalarAttributeType::N)?)
+        .attribute_definitions(attribute(TENANT_INDEX_PK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(TENANT_INDEX_SK, ScalarAttributeType::S)?)
         .key_schema(key(TABLE_KEY_PK, KeyType::Hash)?)
         .key_schema(key(TABLE_KEY_SK, KeyType::Range)?)
         .global_secondary_indexes(index)
+        .global_secondary_indexes(tenant_index)
         .billing_mode(BillingMode::PayPerRequest)
         .stream_specification(stream)
         .send()

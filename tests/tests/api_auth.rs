@@ -332,3 +332,36 @@ async fn authorizers_are_listed_for_the_keys_tenant_without_tokens(backend: Back
     assert!(list[0]["token_expires_at"].as_u64().is_some());
     assert!(!r.body.to_string().contains("access_token"));
 }
+
+/// DynamoDB's cursors are opaque keys: one the listing did not hand out is the
+/// caller's mistake, not an outage. (SQLite's cursor is a plain appid position.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_the_listing_did_not_give_is_400_on_dynamodb() {
+    // Given acme's key on the DynamoDB store
+    let api = Api::start(Backend::Dynamo).await;
+
+    // When it lists with a made-up cursor; with a cursor of the all-tenants listing's
+    // shape ({"pk":…,"sk":…}); and the all-tenants key with a tenant listing's
+    // shape ({"pk":…,"sk":…,"gsi2pk":…,"gsi2sk":…})
+    let garbage = api
+        .get("/v1/authorizers?cursor=not-a-cursor", Some(&api.key))
+        .await;
+    let foreign = api
+        .get(
+            "/v1/authorizers?cursor=eyJwayI6eyJTIjoieCJ9LCJzayI6eyJTIjoicHJvZmlsZSJ9fQ",
+            Some(&api.key),
+        )
+        .await;
+    let everyone = api.new_key(TenantScope::All, &["send"]).await;
+    let crossed = api
+        .get(
+            "/v1/authorizers?cursor=eyJwayI6eyJTIjoieCNhdXRob3JpemVyI3d4YSJ9LCJzayI6eyJTIjoicHJvZmlsZSJ9LCJnc2kycGsiOnsiUyI6IngjdGVuYW50I2FjbWUifSwiZ3NpMnNrIjp7IlMiOiJ3eGEifX0",
+            Some(&everyone),
+        )
+        .await;
+
+    // Then all three are 400 invalid_cursor, never a 503 asking to retry
+    for r in [&garbage, &foreign, &crossed] {
+        assert_eq!((r.status, r.code()), (400, "invalid_cursor"), "{}", r.body);
+    }
+}

@@ -15,7 +15,7 @@ use super::{json_response, query_params, ApiError, Params, Request, Response};
 use crate::app::App;
 use crate::service::keys::{SCOPE_SEND, SCOPE_TOKEN_READ};
 use crate::service::{delivery, jobs, mass, media, send};
-use crate::store::{Authorizer, AuthorizerStatus, RecipientResult, TenantScope};
+use crate::store::{Authorizer, AuthorizerStatus, RecipientResult, StoreError, TenantScope};
 use http::StatusCode;
 use idempotency::Begin;
 use serde_json::{json, Value};
@@ -102,7 +102,15 @@ pub async fn list_authorizers(app: &App, req: Request) -> Result<Response, ApiEr
     let page = app
         .store
         .list_authorizers(tenant.as_deref(), cursor.map(String::as_str), limit)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The cursor is the only part of this request the store can refuse.
+            StoreError::Invalid(_) if cursor.is_some() => ApiError::bad_request(
+                "invalid_cursor",
+                "cursor is not a next_cursor of this listing",
+            ),
+            other => other.into(),
+        })?;
     let items: Vec<Value> = page.items.iter().map(authorizer_json).collect();
     Ok(json_response(
         StatusCode::OK,

@@ -227,35 +227,57 @@ impl DynamoStore {
         &self,
         partition: String,
         bound: u64,
-        mut start: Option<Item>,
+        start: Option<Item>,
         limit: u32,
         live_at: Option<u64>,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
         let condition = "#gsi1pk = :p AND #gsi1sk <= :bound";
-        let filter = "attribute_not_exists(#expires_at) OR #expires_at > :now";
+        let values = Values::new()
+            .with(":p", s(partition))
+            .with(":bound", n(bound));
+        let (filter, values) = match live_at {
+            Some(now) => (
+                Some("attribute_not_exists(#expires_at) OR #expires_at > :now"),
+                values.with(":now", n(now)),
+            ),
+            None => (None, values),
+        };
+        self.query_page(GSI_NAME, condition, filter, values, start, limit)
+            .await
+    }
+
+    /// Up to `limit` items of `index` matching `condition` (and `filter`), from
+    /// `start` on, over as many Query calls as it takes. Returns the items and
+    /// the key to continue after.
+    async fn query_page(
+        &self,
+        index: &str,
+        condition: &str,
+        filter: Option<&str>,
+        values: Values,
+        mut start: Option<Item>,
+        limit: u32,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
         let limit = limit.max(1) as usize;
+        let expressions: Vec<&str> = [Some(condition), filter].into_iter().flatten().collect();
         let mut found = Vec::new();
         loop {
             bump(&self.counter.query, 1);
             // Asking for no more than still wanted: a filtered page never overshoots.
-            let mut request = self
+            let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(GSI_NAME)
+                .index_name(index)
                 .key_condition_expression(condition)
-                .expression_attribute_values(":p", s(partition.clone()))
-                .expression_attribute_values(":bound", n(bound))
+                .set_filter_expression(filter.map(str::to_owned))
+                .set_expression_attribute_names(names(&expressions))
+                .set_expression_attribute_values(values.clone().into_map())
                 .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX));
-            request = match live_at {
-                Some(now) => request
-                    .filter_expression(filter)
-                    .set_expression_attribute_names(names(&[condition, filter]))
-                    .expression_attribute_values(":now", n(now)),
-                None => request.set_expression_attribute_names(names(&[condition])),
-            };
-            let out = request.send().await.map_err(|e| sdk_error("Query", e))?;
+                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
             found.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if found.len() < limit => start = Some(k),
@@ -319,33 +341,21 @@ impl DynamoStore {
         limit: u32,
     ) -> StoreResult<Page<Authorizer>> {
         let partition = self.keys.tenant_partition(tenant);
-        let mut start = cursor
+        let start = cursor
             .map(|cursor| tenant_index_cursor(cursor, &partition))
             .transpose()?;
-        let condition = "#gsi2pk = :p";
-        let limit = limit.max(1) as usize;
-        let mut listed: Vec<Item> = Vec::new();
-        let next = loop {
-            bump(&self.counter.query, 1);
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(TENANT_INDEX_NAME)
-                .key_condition_expression(condition)
-                .set_expression_attribute_names(names(&[condition]))
-                .expression_attribute_values(":p", s(partition.clone()))
-                .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(limit - listed.len()).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            listed.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if listed.len() < limit => start = Some(k),
-                last => break last.map(|k| encode_cursor(&k)),
-            }
-        };
+        let values = Values::new().with(":p", s(partition));
+        let (listed, last) = self
+            .query_page(
+                TENANT_INDEX_NAME,
+                "#gsi2pk = :p",
+                None,
+                values,
+                start,
+                limit,
+            )
+            .await?;
+        let next = last.map(|k| encode_cursor(&k));
         let mut records: HashMap<String, Item> = self
             .batch_get(listed.iter().map(primary_key).collect())
             .await?

@@ -11,7 +11,7 @@
 mod store_contract;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, KeyType, ProjectionType, StreamViewType,
+    AttributeValue, BillingMode, KeySchemaElement, KeyType, ProjectionType, StreamViewType,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -155,11 +155,7 @@ async fn create_table_builds_the_template_table() {
     let Ok(Some(table)) = described else {
         panic!("DescribeTable failed: {described:?}");
     };
-    let keys: Vec<(&str, &KeyType)> = table
-        .key_schema()
-        .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
-        .collect();
+    let keys = key_schema(table.key_schema());
     assert_eq!(keys, vec![("pk", &KeyType::Hash), ("sk", &KeyType::Range)]);
     let index = table
         .global_secondary_indexes()
@@ -168,11 +164,7 @@ async fn create_table_builds_the_template_table() {
     let Some(index) = index else {
         panic!("no {} index", dynamo::GSI_NAME);
     };
-    let index_keys: Vec<(&str, &KeyType)> = index
-        .key_schema()
-        .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
-        .collect();
+    let index_keys = key_schema(index.key_schema());
     assert_eq!(
         index_keys,
         vec![
@@ -192,11 +184,7 @@ async fn create_table_builds_the_template_table() {
     let Some(tenant_index) = tenant_index else {
         panic!("no {} index", dynamo::TENANT_INDEX_NAME);
     };
-    let tenant_keys: Vec<(&str, &KeyType)> = tenant_index
-        .key_schema()
-        .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
-        .collect();
+    let tenant_keys = key_schema(tenant_index.key_schema());
     assert_eq!(
         tenant_keys,
         vec![
@@ -232,6 +220,14 @@ async fn create_table_builds_the_template_table() {
         .and_then(|t| t.time_to_live_description)
         .and_then(|d| d.attribute_name);
     assert_eq!(ttl.as_deref(), Some(dynamo::TTL_ATTRIBUTE));
+}
+
+/// A key schema as (attribute, HASH/RANGE) pairs, in order.
+fn key_schema(schema: &[KeySchemaElement]) -> Vec<(&str, &KeyType)> {
+    schema
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect()
 }
 
 // --- TTL safety: tokens must never carry the TTL attribute ---

@@ -1343,7 +1343,7 @@ impl StateStore for DynamoStore {
         state: JobState,
         stop_reason: Option<&str>,
     ) -> StoreResult<()> {
-        let mut values = Values::new().with(":state", s(items::job_state_str(state)));
+        let mut values = Values::new().with(":state", s(state.as_str()));
         let update = match stop_reason {
             Some(reason) => {
                 values = values.with(":reason", s(reason));
@@ -1393,7 +1393,7 @@ impl StateStore for DynamoStore {
                     .with(":owner", s(owner))
                     .with(":lease_until", n(lease_until))
                     .with(":one", n(1))
-                    .with(":pending", s(items::chunk_state_str(ChunkState::Pending)))
+                    .with(":pending", s(ChunkState::Pending.as_str()))
                     .with(":now", n(now)),
                 ReturnValue::AllNew,
             )
@@ -1461,7 +1461,7 @@ impl StateStore for DynamoStore {
                 "#lease_owner = :owner",
                 Values::new()
                     .with(":results", items::results_value(results)?)
-                    .with(":state", s(items::chunk_state_str(state)))
+                    .with(":state", s(state.as_str()))
                     .with(":zero", n(0))
                     .with(":owner", s(owner)),
             )

@@ -189,6 +189,28 @@ pub enum JobState {
     Stopped,
 }
 
+impl JobState {
+    /// The stored (and answered) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(JobState::Queued),
+            "running" => Some(JobState::Running),
+            "done" => Some(JobState::Done),
+            "stopped" => Some(JobState::Stopped),
+            _ => None,
+        }
+    }
+}
+
 /// A tracked template-message job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -213,6 +235,26 @@ pub enum ChunkState {
     Pending,
     Done,
     Stopped,
+}
+
+impl ChunkState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkState::Pending => "pending",
+            ChunkState::Done => "done",
+            ChunkState::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ChunkState::Pending),
+            "done" => Some(ChunkState::Done),
+            "stopped" => Some(ChunkState::Stopped),
+            _ => None,
+        }
+    }
 }
 
 /// The outcome for one recipient.

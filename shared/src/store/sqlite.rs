@@ -869,7 +869,7 @@ impl StateStore for SqliteStore {
             tx.prepare_cached(
                 "UPDATE job SET state = ?3, stop_reason = ?4 WHERE cappid = ?1 AND id = ?2",
             )?
-            .execute(params![cappid, id, rows::job_state_str(state), stop_reason])?;
+            .execute(params![cappid, id, state.as_str(), stop_reason])?;
             Ok(())
         })
         .await
@@ -985,7 +985,7 @@ impl StateStore for SqliteStore {
                     "UPDATE chunk SET results = ?5, state = ?6, lease_owner = NULL, lease_until = 0
                      WHERE cappid = ?1 AND job_id = ?2 AND idx = ?3 AND lease_owner = ?4 AND state = 'pending'",
                 )?
-                .execute(params![cappid, chunk.job_id, chunk.index, owner, results, rows::chunk_state_str(state)])?;
+                .execute(params![cappid, chunk.job_id, chunk.index, owner, results, state.as_str()])?;
             Ok(if changed(n) { CheckpointOutcome::Saved } else { CheckpointOutcome::LostLease })
         })
         .await
@@ -1275,7 +1275,7 @@ fn insert_job(
         job.payload,
         job.total,
         job.chunk_count,
-        rows::job_state_str(job.state),
+        job.state.as_str(),
         job.stop_reason,
         int(job.created_at),
         int(job.expires_at)
@@ -1292,7 +1292,7 @@ fn insert_job(
             c.appid,
             recipients,
             results,
-            rows::chunk_state_str(c.state),
+            c.state.as_str(),
             c.lease_owner,
             int(if c.lease_owner.is_some() {
                 c.lease_until

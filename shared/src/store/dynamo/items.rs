@@ -454,42 +454,6 @@ pub(crate) fn api_key_from_item(item: &Item) -> StoreResult<ApiKey> {
 
 // --- jobs and chunks ---
 
-pub(crate) fn job_state_str(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Done => "done",
-        JobState::Stopped => "stopped",
-    }
-}
-
-fn parse_job_state(s: &str) -> Option<JobState> {
-    match s {
-        "queued" => Some(JobState::Queued),
-        "running" => Some(JobState::Running),
-        "done" => Some(JobState::Done),
-        "stopped" => Some(JobState::Stopped),
-        _ => None,
-    }
-}
-
-pub(crate) fn chunk_state_str(state: ChunkState) -> &'static str {
-    match state {
-        ChunkState::Pending => "pending",
-        ChunkState::Done => "done",
-        ChunkState::Stopped => "stopped",
-    }
-}
-
-fn parse_chunk_state(s: &str) -> Option<ChunkState> {
-    match s {
-        "pending" => Some(ChunkState::Pending),
-        "done" => Some(ChunkState::Done),
-        "stopped" => Some(ChunkState::Stopped),
-        _ => None,
-    }
-}
-
 pub(crate) fn job_to_item(keys: &Keys, job: &Job) -> Item {
     let mut item = base(keys.job(&job.id), super::keys::SK_JOB, kind::JOB);
     item.insert(attr::ID.into(), s(job.id.clone()));
@@ -499,7 +463,7 @@ pub(crate) fn job_to_item(keys: &Keys, job: &Job) -> Item {
     item.insert(attr::PAYLOAD.into(), s(job.payload.clone()));
     item.insert(attr::TOTAL.into(), n(job.total));
     item.insert(attr::CHUNK_COUNT.into(), n(job.chunk_count));
-    item.insert(attr::STATE.into(), s(job_state_str(job.state)));
+    item.insert(attr::STATE.into(), s(job.state.as_str()));
     put_opt(&mut item, attr::STOP_REASON, job.stop_reason.as_ref());
     item.insert(attr::CREATED_AT.into(), n(job.created_at));
     item.insert(TTL_ATTRIBUTE.into(), n(job.expires_at));
@@ -516,7 +480,7 @@ pub(crate) fn job_from_item(item: &Item) -> StoreResult<Job> {
         payload: r.string(attr::PAYLOAD)?,
         total: r.u32(attr::TOTAL)?,
         chunk_count: r.u32(attr::CHUNK_COUNT)?,
-        state: r.parsed(attr::STATE, parse_job_state)?,
+        state: r.parsed(attr::STATE, JobState::parse)?,
         stop_reason: r.opt_string(attr::STOP_REASON)?,
         created_at: r.u64(attr::CREATED_AT)?,
         expires_at: r.u64(TTL_ATTRIBUTE)?,
@@ -537,7 +501,7 @@ pub(crate) fn chunk_to_item(keys: &Keys, c: &Chunk, chunks_partition: &str) -> S
     item.insert(attr::APPID.into(), s(c.appid.clone()));
     item.insert(attr::RECIPIENTS.into(), list_s(&c.recipients));
     item.insert(attr::RESULTS.into(), results_value(&c.results)?);
-    item.insert(attr::STATE.into(), s(chunk_state_str(c.state)));
+    item.insert(attr::STATE.into(), s(c.state.as_str()));
     put_opt(&mut item, attr::LEASE_OWNER, c.lease_owner.as_ref());
     item.insert(attr::LEASE_UNTIL.into(), n(c.lease_until));
     item.insert(attr::ATTEMPTS.into(), n(c.attempts));
@@ -557,7 +521,7 @@ pub(crate) fn chunk_from_item(item: &Item) -> StoreResult<Chunk> {
         appid: r.string(attr::APPID)?,
         recipients: r.strings(attr::RECIPIENTS)?,
         results: r.json(attr::RESULTS)?,
-        state: r.parsed(attr::STATE, parse_chunk_state)?,
+        state: r.parsed(attr::STATE, ChunkState::parse)?,
         lease_owner: r.opt_string(attr::LEASE_OWNER)?,
         lease_until: r.u64_or_zero(attr::LEASE_UNTIL)?,
         attempts: r.u32(attr::ATTEMPTS)?,

@@ -185,25 +185,6 @@ pub(super) fn api_key(row: &Row<'_>) -> StoreResult<ApiKey> {
 pub(super) const JOB_COLUMNS: &str =
     "id, appid, tenant, kind, payload, total, chunk_count, state, stop_reason, created_at, expires_at";
 
-pub(super) fn job_state_str(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Done => "done",
-        JobState::Stopped => "stopped",
-    }
-}
-
-fn parse_job_state(s: &str) -> Option<JobState> {
-    match s {
-        "queued" => Some(JobState::Queued),
-        "running" => Some(JobState::Running),
-        "done" => Some(JobState::Done),
-        "stopped" => Some(JobState::Stopped),
-        _ => None,
-    }
-}
-
 pub(super) fn job(row: &Row<'_>) -> StoreResult<Job> {
     let c = cols(row, "job");
     Ok(Job {
@@ -214,7 +195,7 @@ pub(super) fn job(row: &Row<'_>) -> StoreResult<Job> {
         payload: c.text("payload")?,
         total: c.u32("total")?,
         chunk_count: c.u32("chunk_count")?,
-        state: c.status("state", parse_job_state)?,
+        state: c.status("state", JobState::parse)?,
         stop_reason: c.opt_text("stop_reason")?,
         created_at: c.uint("created_at")?,
         expires_at: c.uint("expires_at")?,
@@ -224,23 +205,6 @@ pub(super) fn job(row: &Row<'_>) -> StoreResult<Job> {
 pub(super) const CHUNK_COLUMNS: &str =
     "job_id, idx, appid, recipients, results, state, lease_owner, lease_until, attempts, expires_at";
 
-pub(super) fn chunk_state_str(state: ChunkState) -> &'static str {
-    match state {
-        ChunkState::Pending => "pending",
-        ChunkState::Done => "done",
-        ChunkState::Stopped => "stopped",
-    }
-}
-
-fn parse_chunk_state(s: &str) -> Option<ChunkState> {
-    match s {
-        "pending" => Some(ChunkState::Pending),
-        "done" => Some(ChunkState::Done),
-        "stopped" => Some(ChunkState::Stopped),
-        _ => None,
-    }
-}
-
 pub(super) fn chunk(row: &Row<'_>) -> StoreResult<Chunk> {
     let c = cols(row, "chunk");
     Ok(Chunk {
@@ -249,7 +213,7 @@ pub(super) fn chunk(row: &Row<'_>) -> StoreResult<Chunk> {
         appid: c.text("appid")?,
         recipients: c.json::<Vec<String>>("recipients")?,
         results: c.json::<Vec<RecipientResult>>("results")?,
-        state: c.status("state", parse_chunk_state)?,
+        state: c.status("state", ChunkState::parse)?,
         lease_owner: c.lease_owner()?,
         lease_until: c.uint("lease_until")?,
         attempts: c.u32("attempts")?,

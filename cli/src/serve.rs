@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use wxopen::app::App;
 use wxopen::config::{Config, StoreSpec};
-use wxopen::lambda_support::{build_app, open_store};
+use wxopen::startup::{build_app, open_store};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {

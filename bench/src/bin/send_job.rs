@@ -134,7 +134,7 @@ async fn run(backend: Backend, recipients: usize, floor: bool) -> Result<(), Fai
         send::new_job_id(),
     )
     .await?;
-    let report = worker::drain(&app, "bench-worker", usize::MAX).await?;
+    let report = worker::drain(&app, "bench-worker").await;
     let wall = started.elapsed();
     let busy = sampler.finish();
     let cpu = cpu_seconds() - cpu_before;
@@ -150,7 +150,7 @@ async fn run(backend: Backend, recipients: usize, floor: bool) -> Result<(), Fai
     println!("\n== {backend:?} ==");
     println!(
         "job {}: {} chunks, state {}, sent {} (simulator recorded {sent_unique}), failed {}, unknown {}, unsent {}, store errors {}",
-        job.job_id, job.chunks, view.state, view.counts.sent, view.counts.failed, view.counts.unknown, view.counts.unsent, report.errors
+        job.job_id, job.chunks, view.state, view.counts.sent, view.counts.failed, view.counts.unknown, view.counts.unsent, report.failed.len()
     );
     println!(
         "wall time      {:>8.2} s   ideal {:.2} s   ratio {ratio:.3} (target ≤ {TARGET_RATIO}) {}",

@@ -51,7 +51,13 @@ pub async fn job_view(
     cursor: usize,
     limit: usize,
 ) -> Result<Option<JobView>, StoreError> {
-    let Some(job) = app.store.get_job(job_id, app.now()).await? else {
+    // A job still being created is nobody's to see yet.
+    let Some(job) = app
+        .store
+        .get_job(job_id, app.now())
+        .await?
+        .filter(crate::store::workable)
+    else {
         return Ok(None);
     };
     let mut chunks = app.store.list_chunks(job_id).await?;
@@ -120,11 +126,10 @@ pub async fn job_view(
         })
         .collect();
     let state = match job.state {
-        JobState::Stopped => "stopped",
-        JobState::Done => "done",
-        _ if all_done => "done",
-        _ if started => "running",
-        _ => "queued",
+        JobState::Stopped | JobState::Done => job.state.as_str(),
+        _ if all_done => JobState::Done.as_str(),
+        _ if started => JobState::Running.as_str(),
+        _ => JobState::Queued.as_str(),
     };
     Ok(Some(JobView {
         stop: job.stop_reason.as_deref().map(StopReason::parse),

@@ -82,8 +82,9 @@ pub async fn run(app: &App) -> Result<SweepReport, RefreshError> {
             .due_authorizers(due_before, cursor.as_deref(), DUE_PAGE)
             .await?;
         let results: Vec<(String, Result<Renewal, TokenError>)> = stream::iter(page.items)
-            .map(|appid| async move {
-                let result = app.tokens.refresh_authorizer(&appid, margin).await;
+            .map(|authorizer| async move {
+                let appid = authorizer.appid.clone();
+                let result = app.tokens.refresh_due_authorizer(authorizer, margin).await;
                 (appid, result)
             })
             .buffer_unordered(SWEEP_CONCURRENCY)

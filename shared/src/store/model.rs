@@ -182,6 +182,8 @@ pub struct ApiKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Being written (see `store::JobStore::begin_job`): shown to no client, worked by no worker.
+    Creating,
     Queued,
     Running,
     Done,
@@ -193,6 +195,7 @@ impl JobState {
     /// The stored (and answered) name.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Creating => "creating",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Done => "done",
@@ -202,6 +205,7 @@ impl JobState {
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "creating" => Some(JobState::Creating),
             "queued" => Some(JobState::Queued),
             "running" => Some(JobState::Running),
             "done" => Some(JobState::Done),
@@ -223,6 +227,8 @@ pub struct Job {
     pub payload: String,
     pub total: u32,
     pub chunk_count: u32,
+    /// Chunks finished done, counted by the write that finished each.
+    pub chunks_done: u32,
     pub state: JobState,
     pub stop_reason: Option<String>,
     pub created_at: u64,

@@ -15,7 +15,7 @@ mod renew;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::store::{StateStore, StoreError};
+use crate::store::{Authorizer, StateStore, StoreError};
 use crate::wechat::{ErrorClass, WechatClient, WechatError};
 use std::future::Future;
 use std::sync::Arc;
@@ -107,7 +107,10 @@ impl TokenManager {
 
     /// A valid authorizer_access_token, renewed under the lease when due.
     pub async fn authorizer_token(&self, appid: &str) -> Result<Secret, TokenError> {
-        Ok(self.obtain_authorizer(appid, USE_MARGIN_SECS).await?.token)
+        Ok(self
+            .obtain_authorizer(appid, USE_MARGIN_SECS, None)
+            .await?
+            .token)
     }
 
     /// Runs `call` with the component token; on a token-invalid error,
@@ -144,7 +147,7 @@ impl TokenManager {
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, WechatError>>,
     {
-        let held = self.obtain_authorizer(appid, USE_MARGIN_SECS).await?;
+        let held = self.obtain_authorizer(appid, USE_MARGIN_SECS, None).await?;
         match call(held.token).await {
             Err(e) if e.class() == ErrorClass::TokenInvalid => {
                 tracing::warn!(
@@ -157,7 +160,7 @@ impl TokenManager {
                 self.store
                     .invalidate_authorizer_token(appid, held.version)
                     .await?;
-                let again = self.obtain_authorizer(appid, USE_MARGIN_SECS).await?;
+                let again = self.obtain_authorizer(appid, USE_MARGIN_SECS, None).await?;
                 Ok(call(again.token).await?)
             }
             other => Ok(other?),
@@ -177,7 +180,22 @@ impl TokenManager {
         margin: u64,
     ) -> Result<Renewal, TokenError> {
         Ok(renewal(
-            self.obtain_authorizer(appid, margin).await?.renewed,
+            self.obtain_authorizer(appid, margin, None).await?.renewed,
+        ))
+    }
+
+    /// [`Self::refresh_authorizer`] for a record the caller has just read (the
+    /// sweep's due listing): no second read before the lease.
+    pub async fn refresh_due_authorizer(
+        &self,
+        authorizer: Authorizer,
+        margin: u64,
+    ) -> Result<Renewal, TokenError> {
+        let appid = authorizer.appid.clone();
+        Ok(renewal(
+            self.obtain_authorizer(&appid, margin, Some(authorizer))
+                .await?
+                .renewed,
         ))
     }
 

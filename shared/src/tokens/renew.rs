@@ -3,7 +3,9 @@
 
 use super::{wechat_error_metric, Held, TokenError, TokenManager, LEASE_SECS};
 use crate::secret::Secret;
-use crate::store::{AuthorizerStatus, LeaseOutcome, RenewalOutcome, RenewedTokens, StoreResult};
+use crate::store::{
+    Authorizer, AuthorizerStatus, LeaseOutcome, RenewalOutcome, RenewedTokens, StoreResult,
+};
 use crate::telemetry;
 use crate::wechat::ErrorClass;
 use std::future::Future;
@@ -210,20 +212,26 @@ impl TokenManager {
         }
     }
 
-    /// An authorizer token valid for more than `margin` seconds.
+    /// An authorizer token valid for more than `margin` seconds. `known` is
+    /// the record as just read elsewhere (the sweep's due listing), used
+    /// instead of a first read.
     pub(crate) async fn obtain_authorizer(
         &self,
         appid: &str,
         margin: u64,
+        mut known: Option<Authorizer>,
     ) -> Result<Held, TokenError> {
         let mut backoff = Backoff::new();
         loop {
             let now = self.clock.now();
-            let authorizer = self
-                .store
-                .get_authorizer(appid)
-                .await?
-                .ok_or_else(|| TokenError::UnknownAuthorizer(appid.to_owned()))?;
+            let authorizer = match known.take() {
+                Some(authorizer) => authorizer,
+                None => self
+                    .store
+                    .get_authorizer(appid)
+                    .await?
+                    .ok_or_else(|| TokenError::UnknownAuthorizer(appid.to_owned()))?,
+            };
             match authorizer.status {
                 AuthorizerStatus::Active => {}
                 AuthorizerStatus::Revoked => return Err(TokenError::Revoked(appid.to_owned())),

@@ -10,6 +10,7 @@
 //! else waits on the record (bounded, with jitter) and uses what the holder
 //! stored. A holder that died leaves a lease that expires after [`LEASE_SECS`].
 
+mod memo;
 mod renew;
 
 use crate::clock::Clock;
@@ -76,13 +77,14 @@ pub(crate) struct Held {
     pub renewed: bool,
 }
 
-/// Hands out valid tokens. Cheap to clone.
+/// Hands out valid tokens. Cheap to clone (clones share the component token memo).
 #[derive(Clone)]
 pub struct TokenManager {
     config: Arc<Config>,
     store: Arc<dyn StateStore>,
     wechat: WechatClient,
     clock: Arc<dyn Clock>,
+    component_memo: memo::ComponentMemo,
 }
 
 impl TokenManager {
@@ -97,6 +99,7 @@ impl TokenManager {
             store,
             wechat,
             clock,
+            component_memo: memo::ComponentMemo::default(),
         }
     }
 
@@ -129,6 +132,7 @@ impl TokenManager {
                     "component token rejected; invalidating and renewing once"
                 );
                 crate::telemetry::count("TokenRejected", &[("Kind", "component")]);
+                self.component_memo.forget(held.version);
                 self.store.invalidate_component_token(held.version).await?;
                 let again = self.obtain_component(USE_MARGIN_SECS).await?;
                 Ok(call(again.token).await?)

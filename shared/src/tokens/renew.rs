@@ -89,11 +89,16 @@ where
 impl TokenManager {
     /// A component token valid for more than `margin` seconds.
     pub(crate) async fn obtain_component(&self, margin: u64) -> Result<Held, TokenError> {
+        if let Some(held) = self.component_memo.recall(self.clock.now(), margin) {
+            return Ok(held);
+        }
         let mut backoff = Backoff::new();
         loop {
             let now = self.clock.now();
             let state = self.store.get_component_token().await?;
             if let Some(token) = state.usable(now, margin) {
+                self.component_memo
+                    .keep(token, state.version, state.expires_at, now);
                 return Ok(Held {
                     token: token.clone(),
                     version: state.version,
@@ -184,6 +189,12 @@ impl TokenManager {
                     version,
                     expires_in = fresh.expires_in,
                     "component token renewed"
+                );
+                self.component_memo.keep(
+                    &fresh.access_token,
+                    version,
+                    expires_at,
+                    self.clock.now(),
                 );
                 telemetry::count(
                     "TokenRenewals",

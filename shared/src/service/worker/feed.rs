@@ -62,7 +62,9 @@ impl Feed {
         }
     }
 
-    /// Up to `want` items to start now, none of them in `held`.
+    /// Up to `want` items to start now, none of them in `held`: announced
+    /// items first, then the rest of the jobs already started, then (from
+    /// the queue) whatever else is claimable.
     pub(super) async fn next(
         &mut self,
         app: &App,
@@ -70,38 +72,36 @@ impl Feed {
         held: &HashSet<&QueueItem>,
     ) -> Result<Vec<QueueItem>, StoreError> {
         let mut items: Vec<QueueItem> = Vec::with_capacity(want);
-        match &mut self.source {
-            Source::Announced(queue) => {
-                while items.len() < want {
-                    let Some(item) = queue.pop_front() else { break };
-                    if !held.contains(&item) && !items.contains(&item) {
-                        items.push(item);
-                    }
+        if let Source::Announced(queue) = &mut self.source {
+            while items.len() < want {
+                let Some(item) = queue.pop_front() else { break };
+                if !held.contains(&item) && !items.contains(&item) {
+                    self.jobs.tried(&item);
+                    items.push(item);
                 }
             }
-            Source::Backlog | Source::Polling { .. } => {
-                let asked = want + held.len();
-                let found = app
-                    .store
-                    .claimable_chunks(app.now(), u32::try_from(asked).unwrap_or(u32::MAX))
-                    .await?;
-                items.extend(
-                    found
-                        .into_iter()
-                        .map(QueueItem::Chunk)
-                        .filter(|item| !held.contains(item))
-                        .take(want),
-                );
-            }
-        }
-        for item in &items {
-            self.jobs.tried(item);
         }
         while items.len() < want {
             let Some(item) = self.jobs.next_untried(held) else {
                 break;
             };
             items.push(item);
+        }
+        if items.len() < want && !matches!(self.source, Source::Announced(_)) {
+            let asked = want + held.len() + items.len();
+            let found = app
+                .store
+                .claimable_chunks(app.now(), u32::try_from(asked).unwrap_or(u32::MAX))
+                .await?;
+            for item in found.into_iter().map(QueueItem::Chunk) {
+                if items.len() == want {
+                    break;
+                }
+                if !held.contains(&item) && !items.contains(&item) {
+                    self.jobs.tried(&item);
+                    items.push(item);
+                }
+            }
         }
         Ok(items)
     }

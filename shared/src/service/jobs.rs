@@ -9,9 +9,9 @@ use crate::store::{ChunkState, Job, JobState, RecipientResult, StoreError};
 use std::collections::HashMap;
 
 /// Status of a recipient the worker has not reached yet.
-pub const PENDING: &str = "pending";
+pub(crate) const PENDING: &str = "pending";
 /// Most recipients one page holds.
-pub const MAX_PAGE: usize = 10_000;
+pub(crate) const MAX_PAGE: usize = 10_000;
 
 /// Recipients by status, over the whole job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 /// usual latency are renewed well inside a minute (bench `refresh_sweep`).
 pub const SWEEP_CONCURRENCY: usize = 32;
 /// A newest ticket older than this means pushes are not arriving (WeChat pushes every 10 min).
-pub const TICKET_ALARM_AGE_SECS: u64 = 30 * 60;
+pub(crate) const TICKET_ALARM_AGE_SECS: u64 = 30 * 60;
 /// Due authorizers read per index page.
 const DUE_PAGE: u32 = 100;
 /// Authorizers per api_get_authorizer_list page (WeChat's maximum).
@@ -221,7 +221,7 @@ fn reconcile_marker(now: u64) -> String {
 
 /// Whether today's (UTC) reconcile has not been done yet. Cheap: one conditional
 /// write. The probe writes the marker already expired, so it never counts as done.
-pub async fn reconcile_due(app: &App) -> Result<bool, StoreError> {
+pub(crate) async fn reconcile_due(app: &App) -> Result<bool, StoreError> {
     let now = app.now();
     app.store
         .mark_push_seen(&reconcile_marker(now), now, now)
@@ -231,7 +231,7 @@ pub async fn reconcile_due(app: &App) -> Result<bool, StoreError> {
 /// Runs the reconcile if today's has not been done; marks it done on success, so
 /// a failed one is tried again by the next sweep. Two instances racing may both
 /// reconcile, which is harmless (the repair is idempotent).
-pub async fn reconcile_if_due(app: &App) -> Result<Option<ReconcileReport>, RefreshError> {
+pub(crate) async fn reconcile_if_due(app: &App) -> Result<Option<ReconcileReport>, RefreshError> {
     if !reconcile_due(app).await? {
         return Ok(None);
     }

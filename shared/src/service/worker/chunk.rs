@@ -72,10 +72,10 @@ impl ChunkRunOutcome {
 /// A chunk's run and what it learnt of the job's size, for the worker to go
 /// on with the job's other chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkRunReport {
-    pub outcome: ChunkRunOutcome,
+pub(crate) struct ChunkRunReport {
+    pub(crate) outcome: ChunkRunOutcome,
     /// The job's chunk count, when the job was read and may be worked.
-    pub job_chunks: Option<u32>,
+    pub(crate) job_chunks: Option<u32>,
 }
 
 /// Claims and works one chunk as `owner` (unique per worker instance).
@@ -95,7 +95,7 @@ pub async fn run_chunk(
 /// way (or it ends), so the worker can claim its next chunk while this one's
 /// last sends are still answered and the authorizer's permits never run dry
 /// at a chunk boundary.
-pub async fn run_chunk_in(
+pub(crate) async fn run_chunk_in(
     app: &App,
     chunk: &ChunkRef,
     owner: &str,

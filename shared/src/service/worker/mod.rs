@@ -23,9 +23,11 @@ mod chunk;
 mod feed;
 mod slots;
 
-pub use chunk::{run_chunk, ChunkRunOutcome, ChunkRunReport};
+pub use chunk::{run_chunk, ChunkRunOutcome};
 pub use feed::Feed;
-pub use slots::{ChunkSlots, Slot};
+
+use chunk::ChunkRunReport;
+use slots::{ChunkSlots, Slot};
 
 use crate::app::App;
 use crate::store::{ChunkRef, StoreError};
@@ -37,24 +39,24 @@ use tokio::task::JoinSet;
 /// How long a claim (or a checkpoint) holds a chunk.
 pub const LEASE_SECS: u64 = 60;
 /// Checkpoint after this many new results…
-pub const CHECKPOINT_EVERY: usize = 50;
+pub(crate) const CHECKPOINT_EVERY: usize = 50;
 /// …or this long after the last checkpoint, whichever comes first.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 /// Passes over recipients that were certainly not sent (busy, 5xx) within one run.
 const RETRY_ROUNDS: u32 = 3;
 /// A chunk whose recipients stayed unsendable is picked up again after this long.
-pub const DEFER_SECS: u64 = 30;
+pub(crate) const DEFER_SECS: u64 = 30;
 /// After this many claims, recipients still unsendable are given up as `unsent`.
-pub const MAX_ATTEMPTS: u32 = 10;
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
 /// Items worked at once with sends still to start (they share the
 /// per-authorizer concurrency).
-pub const PARALLEL_ITEMS: usize = 4;
+pub(crate) const PARALLEL_ITEMS: usize = 4;
 /// Items held at once, counting those whose last sends are still being answered.
-pub const MAX_RUNNING_ITEMS: usize = 2 * PARALLEL_ITEMS;
+pub(crate) const MAX_RUNNING_ITEMS: usize = 2 * PARALLEL_ITEMS;
 /// How often a polling worker looks at the queue when nothing else wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long running items may go on after a stop before they are cancelled.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A unit of queued work.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -102,7 +104,7 @@ pub struct Worker {
 type Running = JoinSet<(QueueItem, Result<ChunkRunReport, WorkerError>)>;
 
 impl Worker {
-    /// `owner` must be unique per worker instance (see [`worker_owner`]).
+    /// `owner` names this worker's leases: unique per worker instance.
     pub fn new(app: App, owner: impl Into<String>) -> Worker {
         Worker {
             app,
@@ -186,11 +188,7 @@ impl Worker {
     }
 
     /// One item, holding `slot` until its last sends are under way.
-    pub async fn run_item(
-        &self,
-        item: &QueueItem,
-        slot: Slot,
-    ) -> Result<ChunkRunReport, WorkerError> {
+    async fn run_item(&self, item: &QueueItem, slot: Slot) -> Result<ChunkRunReport, WorkerError> {
         match item {
             QueueItem::Chunk(chunk) => {
                 chunk::run_chunk_in(&self.app, chunk, &self.owner, slot).await
@@ -267,11 +265,4 @@ pub async fn drain(app: &App, owner: &str) -> WorkReport {
     Worker::new(app.clone(), owner)
         .run_until(Feed::backlog(), std::future::pending())
         .await
-}
-
-/// A worker name unique to this process and call: `{prefix}-{random}`.
-pub fn worker_owner(prefix: &str) -> String {
-    let mut bytes = [0u8; 6];
-    rand::fill(&mut bytes);
-    format!("{prefix}-{}", hex::encode(bytes))
 }

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 /// Counts a worker's chunks that still have recipients to start, and wakes
 /// the worker when one no longer does: it may then claim another.
 #[derive(Clone, Default)]
-pub struct ChunkSlots(Arc<SlotsState>);
+pub(crate) struct ChunkSlots(Arc<SlotsState>);
 
 #[derive(Default)]
 struct SlotsState {
@@ -20,24 +20,24 @@ struct SlotsState {
 
 impl ChunkSlots {
     /// Slots of `limit` not taken.
-    pub fn free(&self, limit: usize) -> usize {
+    pub(crate) fn free(&self, limit: usize) -> usize {
         limit.saturating_sub(self.0.taken.load(Ordering::Acquire))
     }
 
     /// Takes a slot for a chunk about to run.
-    pub fn take(&self) -> Slot {
+    pub(crate) fn take(&self) -> Slot {
         self.0.taken.fetch_add(1, Ordering::AcqRel);
         Slot(Some(self.clone()))
     }
 
     /// Returns once a slot was given back (at once if one was since the last call).
-    pub async fn freed(&self) {
+    pub(crate) async fn freed(&self) {
         self.0.freed.notified().await;
     }
 }
 
 /// One chunk's hold on a [`ChunkSlots`]; given back once, early or on drop.
-pub struct Slot(Option<ChunkSlots>);
+pub(crate) struct Slot(Option<ChunkSlots>);
 
 impl Slot {
     pub(crate) fn release(&mut self) {

@@ -11,7 +11,7 @@ use super::table::{
     GSI_KEY_PK, GSI_KEY_SK, TABLE_KEY_PK, TABLE_KEY_SK, TENANT_INDEX_NAME, TENANT_INDEX_PK,
     TENANT_INDEX_SK,
 };
-use super::{cursor, DynamoStore, OPTIMISTIC_ATTEMPTS};
+use super::{cursor, DynamoStore, Query, OPTIMISTIC_ATTEMPTS};
 use crate::secret::Secret;
 use crate::store::{
     granted_authorizer, plan_grant, renewable, repaired_status, AuthorizationGrant, Authorizer,
@@ -207,17 +207,13 @@ impl DynamoStore {
         let start = cursor
             .map(|cursor| cursor::tenant_index(cursor, &partition))
             .transpose()?;
-        let values = Values::new().with(":p", s(partition));
-        let (listed, last) = self
-            .query_page(
-                TENANT_INDEX_NAME,
-                "#gsi2pk = :p",
-                None,
-                values,
-                start,
-                limit,
-            )
-            .await?;
+        let query = Query {
+            index: Some(TENANT_INDEX_NAME),
+            condition: "#gsi2pk = :p",
+            filter: None,
+            values: Values::new().with(":p", s(partition)),
+        };
+        let (listed, last) = self.query(&query, start, limit.max(1) as usize).await?;
         let next = last.map(|k| cursor::encode(&k));
         let items = self
             .read_listed(&listed)

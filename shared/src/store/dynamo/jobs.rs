@@ -12,7 +12,7 @@ use super::items::{
 };
 use super::keys::{Keys, SK_CHUNK_PREFIX, SK_JOB};
 use super::table::{GSI_KEY_PK, GSI_KEY_SK, TABLE_KEY_PK, TABLE_KEY_SK, TTL_ATTRIBUTE};
-use super::{no_attributes, DynamoStore};
+use super::{no_attributes, DynamoStore, Query};
 use crate::store::{
     check_chunk_of, check_final_state, check_write_size, claim_refusal, listed_from,
     CheckpointOutcome, Chunk, ChunkRef, ChunkState, ClaimOutcome, Job, JobState, JobStore,
@@ -194,11 +194,16 @@ impl JobStore for DynamoStore {
     }
 
     async fn list_chunks(&self, job_id: &str) -> StoreResult<Vec<Chunk>> {
-        self.query_partition(self.keys.job(job_id), SK_CHUNK_PREFIX)
-            .await?
-            .iter()
-            .map(chunk_from_item)
-            .collect()
+        let query = Query {
+            index: None,
+            condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+            filter: None,
+            values: Values::new()
+                .with(":pk", s(self.keys.job(job_id)))
+                .with(":prefix", s(SK_CHUNK_PREFIX)),
+        };
+        let (found, _) = self.query(&query, None, usize::MAX).await?;
+        found.iter().map(chunk_from_item).collect()
     }
 
     async fn set_job_state(

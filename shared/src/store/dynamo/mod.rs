@@ -49,6 +49,14 @@ use keys::Keys;
 use requests::{bump, Counter};
 use std::sync::Arc;
 
+/// One Query's shape: on the table (read consistently) or on an index.
+struct Query<'a> {
+    index: Option<&'a str>,
+    condition: &'a str,
+    filter: Option<&'a str>,
+    values: Values,
+}
+
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET_LIMIT: usize = 100;
 /// Attempts of an optimistic read-then-conditional-write before giving up.
@@ -332,7 +340,6 @@ impl DynamoStore {
         limit: u32,
         live_at: Option<u64>,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let condition = "#gsi1pk = :p AND #gsi1sk <= :bound";
         let values = Values::new()
             .with(":p", s(partition))
             .with(":bound", n(bound));
@@ -343,24 +350,27 @@ impl DynamoStore {
             ),
             None => (None, values),
         };
-        self.query_page(GSI_NAME, condition, filter, values, start, limit)
-            .await
+        let query = Query {
+            index: Some(GSI_NAME),
+            condition: "#gsi1pk = :p AND #gsi1sk <= :bound",
+            filter,
+            values,
+        };
+        self.query(&query, start, limit.max(1) as usize).await
     }
 
-    /// Up to `limit` items of `index` matching `condition` (and `filter`), from
-    /// `start` on, over as many Query calls as it takes. Returns the items and
-    /// the key to continue after.
-    async fn query_page(
+    /// Up to `limit` items matching `query`, from `start` on, over as many
+    /// Query calls as it takes. Returns the items and the key to continue after.
+    async fn query(
         &self,
-        index: &str,
-        condition: &str,
-        filter: Option<&str>,
-        values: Values,
+        query: &Query<'_>,
         mut start: Option<Item>,
-        limit: u32,
+        limit: usize,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let limit = limit.max(1) as usize;
-        let expressions: Vec<&str> = [Some(condition), filter].into_iter().flatten().collect();
+        let expressions: Vec<&str> = [Some(query.condition), query.filter]
+            .into_iter()
+            .flatten()
+            .collect();
         let mut found = Vec::new();
         loop {
             bump(&self.counter.query, 1);
@@ -369,11 +379,12 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(condition)
-                .set_filter_expression(filter.map(str::to_owned))
+                .set_index_name(query.index.map(str::to_owned))
+                .consistent_read(query.index.is_none())
+                .key_condition_expression(query.condition)
+                .set_filter_expression(query.filter.map(str::to_owned))
                 .set_expression_attribute_names(names(&expressions))
-                .set_expression_attribute_values(values.clone().into_map())
+                .set_expression_attribute_values(query.values.clone().into_map())
                 .set_exclusive_start_key(start.take())
                 .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
                 .send()
@@ -383,35 +394,6 @@ impl DynamoStore {
             match out.last_evaluated_key {
                 Some(k) if found.len() < limit => start = Some(k),
                 last => return Ok((found, last)),
-            }
-        }
-    }
-
-    /// Every item of the partition `pk` whose sort key starts with `prefix`,
-    /// read consistently, over as many Query calls as it takes.
-    async fn query_partition(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
-        let condition = "#pk = :pk AND begins_with(#sk, :prefix)";
-        let mut start = None;
-        let mut found = Vec::new();
-        loop {
-            bump(&self.counter.query, 1);
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(condition)
-                .set_expression_attribute_names(names(&[condition]))
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            found.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The `api_key` table.
 
 use super::rows::{cols, int, json};
-use super::{changed, collect, SqliteStore};
+use super::{collect, text, SqliteStore};
 use crate::store::{ApiKey, ApiKeyStore, StoreResult, TenantScope};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
@@ -24,18 +24,22 @@ fn api_key(row: &Row<'_>) -> StoreResult<ApiKey> {
 #[async_trait]
 impl ApiKeyStore for SqliteStore {
     async fn put_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        let key = key.clone();
-        let tenants = json(&key.tenants)?;
-        let scopes = json(&key.scopes)?;
-        self.write("put_api_key", move |tx, cappid| {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO api_key (cappid, hash, prefix, tenants, scopes, label, created_at, revoked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![cappid, key.hash, key.prefix, tenants, scopes, key.label, int(key.created_at), key.revoked])?;
-            Ok(())
-        })
+        self.execute(
+            "put_api_key",
+            "INSERT OR REPLACE INTO api_key (cappid, hash, prefix, tenants, scopes, label, created_at, revoked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            vec![
+                text(&key.hash),
+                text(&key.prefix),
+                json(&key.tenants)?.into(),
+                json(&key.scopes)?.into(),
+                key.label.clone().into(),
+                int(key.created_at).into(),
+                key.revoked.into(),
+            ],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn get_api_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -64,13 +68,11 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn revoke_api_key(&self, hash: &str) -> StoreResult<bool> {
-        let hash = hash.to_owned();
-        self.write("revoke_api_key", move |tx, cappid| {
-            let n = tx
-                .prepare_cached("UPDATE api_key SET revoked = 1 WHERE cappid = ?1 AND hash = ?2")?
-                .execute(params![cappid, hash])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "revoke_api_key",
+            "UPDATE api_key SET revoked = 1 WHERE cappid = ?1 AND hash = ?2",
+            vec![text(hash)],
+        )
         .await
     }
 }

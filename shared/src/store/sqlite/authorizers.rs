@@ -2,7 +2,7 @@
 //! the [`renewable`](crate::store::renewable) rows, for the refresh sweep.
 
 use super::rows::{self, cols, int, json, stored_version};
-use super::{changed, collect, expose, page, sql_limit, SqliteStore};
+use super::{changed, collect, expose, page, sql_limit, text, SqliteStore};
 use crate::secret::Secret;
 use crate::store::{
     granted_authorizer, lease_refusal, plan_grant, repaired_status, AuthorizationGrant, Authorizer,
@@ -153,28 +153,22 @@ impl AuthorizerStore for SqliteStore {
         profile: &AuthorizerProfile,
         now: u64,
     ) -> StoreResult<()> {
-        let appid = appid.to_owned();
-        let profile = json(profile)?;
-        self.write("set_profile", move |tx, cappid| {
-            tx.prepare_cached("UPDATE authorizer SET profile = ?3, updated_at = ?4 WHERE cappid = ?1 AND appid = ?2")?
-                .execute(params![cappid, appid, profile, int(now)])?;
-            Ok(())
-        })
+        self.execute(
+            "set_profile",
+            "UPDATE authorizer SET profile = ?3, updated_at = ?4 WHERE cappid = ?1 AND appid = ?2",
+            vec![text(appid), json(profile)?.into(), int(now).into()],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn bind_tenant(&self, appid: &str, tenant: &str, now: u64) -> StoreResult<bool> {
-        let appid = appid.to_owned();
-        let tenant = tenant.to_owned();
-        self.write("bind_tenant", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE authorizer SET tenant = ?3, updated_at = ?4
-                     WHERE cappid = ?1 AND appid = ?2 AND (tenant IS NULL OR tenant = ?3)",
-                )?
-                .execute(params![cappid, appid, tenant, int(now)])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "bind_tenant",
+            "UPDATE authorizer SET tenant = ?3, updated_at = ?4
+             WHERE cappid = ?1 AND appid = ?2 AND (tenant IS NULL OR tenant = ?3)",
+            vec![text(appid), text(tenant), int(now).into()],
+        )
         .await
     }
 
@@ -314,57 +308,42 @@ impl AuthorizerStore for SqliteStore {
     }
 
     async fn release_authorizer_lease(&self, appid: &str, owner: &str) -> StoreResult<()> {
-        let appid = appid.to_owned();
-        let owner = owner.to_owned();
-        self.write("release_authorizer_lease", move |tx, cappid| {
-            tx.prepare_cached(
-                "UPDATE authorizer SET lease_owner = NULL, lease_until = 0
-                 WHERE cappid = ?1 AND appid = ?2 AND lease_owner = ?3",
-            )?
-            .execute(params![cappid, appid, owner])?;
-            Ok(())
-        })
+        self.execute(
+            "release_authorizer_lease",
+            "UPDATE authorizer SET lease_owner = NULL, lease_until = 0
+             WHERE cappid = ?1 AND appid = ?2 AND lease_owner = ?3",
+            vec![text(appid), text(owner)],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn invalidate_authorizer_token(&self, appid: &str, version: u64) -> StoreResult<bool> {
-        let appid = appid.to_owned();
-        self.write("invalidate_authorizer_token", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE authorizer SET access_token = NULL, expires_at = 0 WHERE cappid = ?1 AND appid = ?2 AND version = ?3",
-                )?
-                .execute(params![cappid, appid, int(version)])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "invalidate_authorizer_token",
+            "UPDATE authorizer SET access_token = NULL, expires_at = 0 WHERE cappid = ?1 AND appid = ?2 AND version = ?3",
+            vec![text(appid), int(version).into()],
+        )
         .await
     }
 
     async fn revoke_authorizer(&self, appid: &str, now: u64) -> StoreResult<bool> {
-        let appid = appid.to_owned();
-        self.write("revoke_authorizer", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE authorizer SET status = 'revoked', access_token = NULL, refresh_token = NULL, expires_at = 0,
-                         version = version + 1, lease_owner = NULL, lease_until = 0, updated_at = ?3
-                     WHERE cappid = ?1 AND appid = ?2",
-                )?
-                .execute(params![cappid, appid, int(now)])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "revoke_authorizer",
+            "UPDATE authorizer SET status = 'revoked', access_token = NULL, refresh_token = NULL, expires_at = 0,
+                 version = version + 1, lease_owner = NULL, lease_until = 0, updated_at = ?3
+             WHERE cappid = ?1 AND appid = ?2",
+            vec![text(appid), int(now).into()],
+        )
         .await
     }
 
     async fn mark_needs_reauth(&self, appid: &str, now: u64) -> StoreResult<bool> {
-        let appid = appid.to_owned();
-        self.write("mark_needs_reauth", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE authorizer SET status = 'needs_reauth', updated_at = ?3 WHERE cappid = ?1 AND appid = ?2",
-                )?
-                .execute(params![cappid, appid, int(now)])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "mark_needs_reauth",
+            "UPDATE authorizer SET status = 'needs_reauth', updated_at = ?3 WHERE cappid = ?1 AND appid = ?2",
+            vec![text(appid), int(now).into()],
+        )
         .await
     }
 

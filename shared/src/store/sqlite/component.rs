@@ -1,7 +1,7 @@
 //! The `ticket` and `component_token` tables (one row per component appid).
 
 use super::rows::{self, cols, int, stored_version};
-use super::{changed, expose, SqliteStore};
+use super::{changed, expose, text, SqliteStore};
 use crate::secret::Secret;
 use crate::store::{
     lease_refusal, ComponentStore, LeaseOutcome, RenewalOutcome, StoreResult, Ticket, TicketWrite,
@@ -129,26 +129,21 @@ impl ComponentStore for SqliteStore {
     }
 
     async fn release_component_lease(&self, owner: &str) -> StoreResult<()> {
-        let owner = owner.to_owned();
-        self.write("release_component_lease", move |tx, cappid| {
-            tx.prepare_cached(
-                "UPDATE component_token SET lease_owner = NULL, lease_until = 0 WHERE cappid = ?1 AND lease_owner = ?2",
-            )?
-            .execute(params![cappid, owner])?;
-            Ok(())
-        })
+        self.execute(
+            "release_component_lease",
+            "UPDATE component_token SET lease_owner = NULL, lease_until = 0 WHERE cappid = ?1 AND lease_owner = ?2",
+            vec![text(owner)],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn invalidate_component_token(&self, version: u64) -> StoreResult<bool> {
-        self.write("invalidate_component_token", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE component_token SET access_token = NULL, expires_at = 0 WHERE cappid = ?1 AND version = ?2",
-                )?
-                .execute(params![cappid, int(version)])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "invalidate_component_token",
+            "UPDATE component_token SET access_token = NULL, expires_at = 0 WHERE cappid = ?1 AND version = ?2",
+            vec![int(version).into()],
+        )
         .await
     }
 }

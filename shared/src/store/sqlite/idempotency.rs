@@ -1,7 +1,7 @@
 //! The `idempotency` table.
 
 use super::rows::{cols, int};
-use super::{changed, SqliteStore};
+use super::{changed, text, SqliteStore};
 use crate::store::{IdempotencyOutcome, IdempotencyRecord, IdempotencyStore, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{params, Row};
@@ -71,28 +71,23 @@ impl IdempotencyStore for SqliteStore {
         status: u16,
         body: &str,
     ) -> StoreResult<()> {
-        let key_hash = key_hash.to_owned();
-        let body = body.to_owned();
-        self.write("complete_idempotency", move |tx, cappid| {
-            tx.prepare_cached(
-                "UPDATE idempotency SET response_status = ?3, response_body = ?4 WHERE cappid = ?1 AND key_hash = ?2",
-            )?
-            .execute(params![cappid, key_hash, status, body])?;
-            Ok(())
-        })
+        self.execute(
+            "complete_idempotency",
+            "UPDATE idempotency SET response_status = ?3, response_body = ?4 WHERE cappid = ?1 AND key_hash = ?2",
+            vec![text(key_hash), i64::from(status).into(), text(body)],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn delete_idempotency(&self, key_hash: &str) -> StoreResult<()> {
-        let key_hash = key_hash.to_owned();
-        self.write("delete_idempotency", move |tx, cappid| {
-            // Only an in-progress record: a completed one is the answer to replay.
-            tx.prepare_cached(
-                "DELETE FROM idempotency WHERE cappid = ?1 AND key_hash = ?2 AND response_status IS NULL",
-            )?
-            .execute(params![cappid, key_hash])?;
-            Ok(())
-        })
+        // Only an in-progress record: a completed one is the answer to replay.
+        self.execute(
+            "delete_idempotency",
+            "DELETE FROM idempotency WHERE cappid = ?1 AND key_hash = ?2 AND response_status IS NULL",
+            vec![text(key_hash)],
+        )
         .await
+        .map(|_| ())
     }
 }

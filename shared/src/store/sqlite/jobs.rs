@@ -3,7 +3,7 @@
 //! creation deadline (see `store::jobs`).
 
 use super::rows::{cols, int, json};
-use super::{changed, collect, sql_limit, SqliteStore};
+use super::{changed, collect, sql_limit, text, SqliteStore};
 use crate::store::{
     check_chunk_of, check_final_state, check_write_size, claim_refusal, CheckpointOutcome, Chunk,
     ChunkRef, ChunkState, ClaimOutcome, Job, JobState, JobStore, RecipientResult, StoreError,
@@ -211,29 +211,26 @@ impl JobStore for SqliteStore {
         state: JobState,
         stop_reason: Option<&str>,
     ) -> StoreResult<()> {
-        let id = id.to_owned();
-        let stop_reason = stop_reason.map(str::to_owned);
-        self.write("set_job_state", move |tx, cappid| {
-            tx.prepare_cached(
-                "UPDATE job SET state = ?3, stop_reason = ?4 WHERE cappid = ?1 AND id = ?2",
-            )?
-            .execute(params![cappid, id, state.as_str(), stop_reason])?;
-            Ok(())
-        })
+        self.execute(
+            "set_job_state",
+            "UPDATE job SET state = ?3, stop_reason = ?4 WHERE cappid = ?1 AND id = ?2",
+            vec![
+                text(id),
+                text(state.as_str()),
+                stop_reason.map(str::to_owned).into(),
+            ],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn complete_job(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.write("complete_job", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE job SET state = 'done'
-                     WHERE cappid = ?1 AND id = ?2 AND state IN ('queued', 'running') AND chunks_done >= chunk_count",
-                )?
-                .execute(params![cappid, id])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "complete_job",
+            "UPDATE job SET state = 'done'
+             WHERE cappid = ?1 AND id = ?2 AND state IN ('queued', 'running') AND chunks_done >= chunk_count",
+            vec![text(id)],
+        )
         .await
     }
 
@@ -319,19 +316,25 @@ impl JobStore for SqliteStore {
         results: &[RecipientResult],
         lease_until: u64,
     ) -> StoreResult<CheckpointOutcome> {
-        let at = chunk.clone();
-        let owner = owner.to_owned();
-        let results = json(results)?;
-        self.write("checkpoint_chunk", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE chunk SET results = ?5, lease_until = ?6
-                     WHERE cappid = ?1 AND job_id = ?2 AND idx = ?3 AND lease_owner = ?4 AND state = 'pending'",
-                )?
-                .execute(params![cappid, at.job_id, at.index, owner, results, int(lease_until)])?;
-            Ok(if changed(n) { CheckpointOutcome::Saved } else { CheckpointOutcome::LostLease })
+        let saved = self
+            .execute(
+                "checkpoint_chunk",
+                "UPDATE chunk SET results = ?5, lease_until = ?6
+                 WHERE cappid = ?1 AND job_id = ?2 AND idx = ?3 AND lease_owner = ?4 AND state = 'pending'",
+                vec![
+                    text(&chunk.job_id),
+                    i64::from(chunk.index).into(),
+                    text(owner),
+                    json(results)?.into(),
+                    int(lease_until).into(),
+                ],
+            )
+            .await?;
+        Ok(if saved {
+            CheckpointOutcome::Saved
+        } else {
+            CheckpointOutcome::LostLease
         })
-        .await
     }
 
     async fn finish_chunk(
@@ -367,16 +370,17 @@ impl JobStore for SqliteStore {
     }
 
     async fn release_chunk(&self, chunk: &ChunkRef, owner: &str) -> StoreResult<()> {
-        let at = chunk.clone();
-        let owner = owner.to_owned();
-        self.write("release_chunk", move |tx, cappid| {
-            tx.prepare_cached(
-                "UPDATE chunk SET lease_owner = NULL, lease_until = 0
-                 WHERE cappid = ?1 AND job_id = ?2 AND idx = ?3 AND lease_owner = ?4",
-            )?
-            .execute(params![cappid, at.job_id, at.index, owner])?;
-            Ok(())
-        })
+        self.execute(
+            "release_chunk",
+            "UPDATE chunk SET lease_owner = NULL, lease_until = 0
+             WHERE cappid = ?1 AND job_id = ?2 AND idx = ?3 AND lease_owner = ?4",
+            vec![
+                text(&chunk.job_id),
+                i64::from(chunk.index).into(),
+                text(owner),
+            ],
+        )
         .await
+        .map(|_| ())
     }
 }

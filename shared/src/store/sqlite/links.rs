@@ -1,7 +1,7 @@
 //! The `link` and `preauth` tables.
 
 use super::rows::{cols, int};
-use super::{changed, SqliteStore};
+use super::{changed, text, SqliteStore};
 use crate::store::{
     consume_refusal, ConsumeOutcome, Link, LinkStore, PreAuth, StoreError, StoreResult,
 };
@@ -107,16 +107,14 @@ impl LinkStore for SqliteStore {
         .await
     }
 
-    async fn put_preauth(&self, preauth: &PreAuth) -> StoreResult<()> {
-        let p = preauth.clone();
-        self.write("put_preauth", move |tx, cappid| {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO preauth (cappid, code_hash, link_id, tenant, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![cappid, p.code_hash, p.link_id, p.tenant, int(p.expires_at)])?;
-            Ok(())
-        })
+    async fn put_preauth(&self, p: &PreAuth) -> StoreResult<()> {
+        self.execute(
+            "put_preauth",
+            "INSERT OR REPLACE INTO preauth (cappid, code_hash, link_id, tenant, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![text(&p.code_hash), text(&p.link_id), text(&p.tenant), int(p.expires_at).into()],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn get_preauth(&self, code_hash: &str, now: u64) -> StoreResult<Option<PreAuth>> {

@@ -20,6 +20,7 @@ mod schema;
 
 use crate::secret::Secret;
 use crate::store::{Page, StateStore, StoreError, StoreResult};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -156,6 +157,24 @@ impl SqliteStore {
         .await
     }
 
+    /// One statement in its own write transaction, the component appid bound
+    /// as `?1` and `values` after it: whether it changed a row.
+    async fn execute(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        values: Vec<Value>,
+    ) -> StoreResult<bool> {
+        self.write(op, move |tx, cappid| {
+            let bound = std::iter::once(text(cappid)).chain(values);
+            let n = tx
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(bound))?;
+            Ok(changed(n))
+        })
+        .await
+    }
+
     /// Runs `f` on a reader connection (the writer for an in-memory database).
     async fn read<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
@@ -240,6 +259,11 @@ pub(super) fn page<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> S
     } else {
         Page { items, next: None }
     }
+}
+
+/// A text value to bind.
+pub(super) fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
 }
 
 pub(super) fn expose(s: &Secret) -> String {

@@ -1,7 +1,7 @@
 //! The `finish_event` and `seen_push` tables.
 
 use super::rows::{cols, int, json};
-use super::{changed, SqliteStore};
+use super::{text, SqliteStore};
 use crate::store::{FinishEvent, PushStore, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
@@ -34,29 +34,25 @@ fn finish_event(row: &Row<'_>) -> StoreResult<FinishEvent> {
 
 #[async_trait]
 impl PushStore for SqliteStore {
-    async fn put_finish_event(&self, event: &FinishEvent) -> StoreResult<()> {
-        let e = event.clone();
-        let counts = json(&e.counts)?;
-        self.write("put_finish_event", move |tx, cappid| {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO finish_event
-                     (cappid, appid, msg_id, kind, status, openid, counts, create_time, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                cappid,
-                e.appid,
-                msg_id_column(e.msg_id),
-                e.kind,
-                e.status,
-                e.openid,
-                counts,
-                e.create_time,
-                int(e.expires_at)
-            ])?;
-            Ok(())
-        })
+    async fn put_finish_event(&self, e: &FinishEvent) -> StoreResult<()> {
+        self.execute(
+            "put_finish_event",
+            "INSERT OR REPLACE INTO finish_event
+                 (cappid, appid, msg_id, kind, status, openid, counts, create_time, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            vec![
+                text(&e.appid),
+                msg_id_column(e.msg_id).into(),
+                text(&e.kind),
+                text(&e.status),
+                e.openid.clone().into(),
+                json(&e.counts)?.into(),
+                e.create_time.into(),
+                int(e.expires_at).into(),
+            ],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn get_finish_events(
@@ -93,17 +89,13 @@ impl PushStore for SqliteStore {
     }
 
     async fn mark_push_seen(&self, key: &str, now: u64, expires_at: u64) -> StoreResult<bool> {
-        let key = key.to_owned();
-        self.write("mark_push_seen", move |tx, cappid| {
-            let n = tx
-                .prepare_cached(
-                    "INSERT INTO seen_push (cappid, key, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (cappid, key) DO UPDATE SET expires_at = excluded.expires_at
-                     WHERE seen_push.expires_at <= ?4",
-                )?
-                .execute(params![cappid, key, int(expires_at), int(now)])?;
-            Ok(changed(n))
-        })
+        self.execute(
+            "mark_push_seen",
+            "INSERT INTO seen_push (cappid, key, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (cappid, key) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE seen_push.expires_at <= ?4",
+            vec![text(key), int(expires_at).into(), int(now).into()],
+        )
         .await
     }
 }

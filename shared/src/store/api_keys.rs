@@ -1,6 +1,7 @@
 //! Client API keys, stored only as the SHA-256 of the key.
 
-use super::{ApiKey, StoreResult};
+use super::error::StoreResult;
+use super::model::ApiKey;
 use async_trait::async_trait;
 
 #[async_trait]

@@ -2,9 +2,11 @@
 //! tokens; the grant policy both backends follow when an authorization code
 //! exchange is stored, and which authorizers the refresh sweep may renew.
 
-use super::{
-    AuthorizationGrant, Authorizer, AuthorizerProfile, AuthorizerStatus, LeaseOutcome, Page,
-    RenewalOutcome, RenewedTokens, StoreResult, TokenState,
+use super::error::StoreResult;
+use super::lease::{LeaseOutcome, RenewalOutcome};
+use super::model::{
+    AuthorizationGrant, Authorizer, AuthorizerProfile, AuthorizerStatus, Page, RenewedTokens,
+    TokenState,
 };
 use crate::secret::Secret;
 use async_trait::async_trait;

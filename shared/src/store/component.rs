@@ -1,7 +1,9 @@
 //! The component's own records: the newest component_verify_ticket and the
 //! component access token with its renewal lease.
 
-use super::{LeaseOutcome, RenewalOutcome, StoreResult, Ticket, TokenState};
+use super::error::StoreResult;
+use super::lease::{LeaseOutcome, RenewalOutcome};
+use super::model::{Ticket, TokenState};
 use crate::secret::Secret;
 use async_trait::async_trait;
 

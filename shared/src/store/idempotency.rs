@@ -1,6 +1,7 @@
 //! Idempotency-Key uses: the first request's hash and, once answered, its answer.
 
-use super::{IdempotencyRecord, StoreResult};
+use super::error::StoreResult;
+use super::model::IdempotencyRecord;
 use async_trait::async_trait;
 
 /// Result of inserting an idempotency record.

@@ -10,7 +10,8 @@
 //! job that nobody shows or works: after [`CREATION_DEADLINE_SECS`] the worker
 //! finishes its chunks as stopped, and the records expire with the job.
 
-use super::{Chunk, ChunkRef, ChunkState, Job, JobState, RecipientResult, StoreError, StoreResult};
+use super::error::{StoreError, StoreResult};
+use super::model::{Chunk, ChunkRef, ChunkState, Job, JobState, RecipientResult};
 use async_trait::async_trait;
 
 /// Chunks one write may add (with the job record: DynamoDB's 100 items per transaction).

@@ -1,7 +1,8 @@
 //! One-time merchant authorization links, and the pre_auth_codes issued for
 //! them (so an `authorized` push finds its link's tenant).
 
-use super::{Link, PreAuth, StoreResult};
+use super::error::StoreResult;
+use super::model::{Link, PreAuth};
 use async_trait::async_trait;
 
 /// Result of consuming a one-time link.

@@ -1,7 +1,8 @@
 //! What WeChat's pushes leave behind: TEMPLATESENDJOBFINISH / MASSSENDJOBFINISH
 //! outcomes by (appid, MsgID), and the markers that deduplicate WeChat's retries.
 
-use super::{FinishEvent, StoreResult};
+use super::error::StoreResult;
+use super::model::FinishEvent;
 use async_trait::async_trait;
 
 #[async_trait]

@@ -97,8 +97,11 @@ pub trait JobStore: Send + Sync {
         results: &[RecipientResult],
         lease_until: u64,
     ) -> StoreResult<CheckpointOutcome>;
-    /// Final results and state (Done or Stopped), lease cleared, and a done
-    /// chunk counted on its job, in one write; conditional on `lease_owner = owner`.
+    /// Final results and state (Done or Stopped), lease cleared; conditional
+    /// on `lease_owner = owner`. A done chunk is then counted on its job, once
+    /// (SQLite in the same write; DynamoDB in the next, so a crash between the
+    /// two leaves the count short and [`JobStore::complete_job`] never fires:
+    /// the job's view still reads done from its chunks).
     async fn finish_chunk(
         &self,
         chunk: &ChunkRef,

@@ -5,11 +5,12 @@
 //! tokens against WeChat's authorizer list.
 
 use crate::app::App;
-use crate::store::{AuthorizerStatus, StoreError};
+use crate::store::{Authorizer, AuthorizerStatus, Page, StoreError};
 use crate::telemetry::{self, Unit};
 use crate::tokens::{Renewal, TokenError};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, TryStreamExt};
 use serde::Serialize;
+use std::pin::pin;
 
 /// Authorizer renewals in flight at once: 10,000 due authorizers at WeChat's
 /// usual latency are renewed well inside a minute (bench `refresh_sweep`).
@@ -75,29 +76,33 @@ pub async fn run(app: &App) -> Result<SweepReport, RefreshError> {
         }
     };
 
+    // Pages are read as renewals need them, so the renewals run
+    // SWEEP_CONCURRENCY at a time across page boundaries, with no tail per page.
     let due_before = app.now().saturating_add(margin);
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = app
+    let pages = stream::try_unfold(Some((None, 0usize)), move |next| async move {
+        let Some((cursor, read)) = next else {
+            return Ok(None);
+        };
+        if read == MAX_PAGES {
+            return Ok(None);
+        }
+        let page: Page<Authorizer> = app
             .store
             .due_authorizers(due_before, cursor.as_deref(), DUE_PAGE)
             .await?;
-        let results: Vec<(String, Result<Renewal, TokenError>)> = stream::iter(page.items)
-            .map(|authorizer| async move {
-                let appid = authorizer.appid.clone();
-                let result = app.tokens.refresh_due_authorizer(authorizer, margin).await;
-                (appid, result)
-            })
-            .buffer_unordered(SWEEP_CONCURRENCY)
-            .collect()
-            .await;
-        for (appid, result) in results {
-            record(&mut report, appid, result);
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            break;
-        }
+        let next = page.next.map(|cursor| (Some(cursor), read + 1));
+        Ok::<_, StoreError>(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
+    });
+    let mut renewals = pin!(pages
+        .try_flatten()
+        .map_ok(|authorizer| async move {
+            let appid = authorizer.appid.clone();
+            let result = app.tokens.refresh_due_authorizer(authorizer, margin).await;
+            Ok::<_, StoreError>((appid, result))
+        })
+        .try_buffer_unordered(SWEEP_CONCURRENCY));
+    while let Some((appid, result)) = renewals.try_next().await? {
+        record(&mut report, appid, result);
     }
     tracing::info!(
         renewed = report.renewed.len(),

@@ -5,12 +5,12 @@
 //! tokens against WeChat's authorizer list.
 
 use crate::app::App;
-use crate::store::{Authorizer, AuthorizerStatus, Page, StoreError};
+use crate::store::{Authorizer, AuthorizerStatus, StoreError};
 use crate::telemetry::{self, Unit};
 use crate::tokens::{Renewal, TokenError};
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
-use std::pin::pin;
+use std::collections::VecDeque;
 
 /// Authorizer renewals in flight at once: 10,000 due authorizers at WeChat's
 /// usual latency are renewed well inside a minute (bench `refresh_sweep`).
@@ -79,30 +79,30 @@ pub async fn run(app: &App) -> Result<SweepReport, RefreshError> {
     // Pages are read as renewals need them, so the renewals run
     // SWEEP_CONCURRENCY at a time across page boundaries, with no tail per page.
     let due_before = app.now().saturating_add(margin);
-    let pages = stream::try_unfold(Some((None, 0usize)), move |next| async move {
-        let Some((cursor, read)) = next else {
-            return Ok(None);
-        };
-        if read == MAX_PAGES {
-            return Ok(None);
+    let mut due: VecDeque<Authorizer> = VecDeque::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let mut renewing = FuturesUnordered::new();
+    loop {
+        while renewing.len() < SWEEP_CONCURRENCY {
+            if due.is_empty() && pages < MAX_PAGES && (pages == 0 || cursor.is_some()) {
+                let page = app
+                    .store
+                    .due_authorizers(due_before, cursor.as_deref(), DUE_PAGE)
+                    .await?;
+                pages += 1;
+                cursor = page.next;
+                due.extend(page.items);
+            }
+            let Some(authorizer) = due.pop_front() else {
+                break;
+            };
+            renewing.push(renew(app, authorizer, margin));
         }
-        let page: Page<Authorizer> = app
-            .store
-            .due_authorizers(due_before, cursor.as_deref(), DUE_PAGE)
-            .await?;
-        let next = page.next.map(|cursor| (Some(cursor), read + 1));
-        Ok::<_, StoreError>(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
-    });
-    let mut renewals = pin!(pages
-        .try_flatten()
-        .map_ok(|authorizer| async move {
-            let appid = authorizer.appid.clone();
-            let result = app.tokens.refresh_due_authorizer(authorizer, margin).await;
-            Ok::<_, StoreError>((appid, result))
-        })
-        .try_buffer_unordered(SWEEP_CONCURRENCY));
-    while let Some((appid, result)) = renewals.try_next().await? {
-        record(&mut report, appid, result);
+        match renewing.next().await {
+            Some((appid, result)) => record(&mut report, appid, result),
+            None => break,
+        }
     }
     tracing::info!(
         renewed = report.renewed.len(),
@@ -112,6 +112,16 @@ pub async fn run(app: &App) -> Result<SweepReport, RefreshError> {
         "refresh sweep done"
     );
     Ok(report)
+}
+
+async fn renew(
+    app: &App,
+    authorizer: Authorizer,
+    margin: u64,
+) -> (String, Result<Renewal, TokenError>) {
+    let appid = authorizer.appid.clone();
+    let result = app.tokens.refresh_due_authorizer(authorizer, margin).await;
+    (appid, result)
 }
 
 fn renewal_name(r: Renewal) -> &'static str {

@@ -440,9 +440,6 @@ mod flaky {
         async fn commit_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
             self.inner.commit_job(job, chunks).await
         }
-        async fn complete_job(&self, id: &str) -> StoreResult<bool> {
-            self.inner.complete_job(id).await
-        }
         async fn get_job(&self, id: &str, now: u64) -> StoreResult<Option<Job>> {
             self.inner.get_job(id, now).await
         }

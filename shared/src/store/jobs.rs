@@ -73,9 +73,6 @@ pub trait JobStore: Send + Sync {
         state: JobState,
         stop_reason: Option<&str>,
     ) -> StoreResult<()>;
-    /// Marks the job `Done` if every chunk finished done and it is queued or
-    /// running; true if this call did.
-    async fn complete_job(&self, id: &str) -> StoreResult<bool>;
     /// Pending chunks whose lease is free at `now`, for pollers and crash
     /// recovery. A chunk added while its job was creating is listed only once
     /// [`CREATION_DEADLINE_SECS`] have passed (whoever committed the job works
@@ -98,10 +95,11 @@ pub trait JobStore: Send + Sync {
         lease_until: u64,
     ) -> StoreResult<CheckpointOutcome>;
     /// Final results and state (Done or Stopped), lease cleared; conditional
-    /// on `lease_owner = owner`. A done chunk is then counted on its job, once
-    /// (SQLite in the same write; DynamoDB in the next, so a crash between the
-    /// two leaves the count short and [`JobStore::complete_job`] never fires:
-    /// the job's view still reads done from its chunks).
+    /// on `lease_owner = owner`. A done chunk is then counted on its job, once,
+    /// and the job marked `Done` when every chunk has finished done (and it is
+    /// queued or running). SQLite does all of it in one write; DynamoDB counts
+    /// in the next write, so a crash between the two leaves the count short
+    /// and the job unmarked, and its view still reads done from its chunks.
     async fn finish_chunk(
         &self,
         chunk: &ChunkRef,

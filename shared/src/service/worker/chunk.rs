@@ -1,8 +1,8 @@
 //! One chunk worked under a lease (design.md §6): the job is read first (a
 //! job still being created is not touched), the chunk claimed, its recipients
 //! sent with bounded concurrency per authorizer, results checkpointed in
-//! batches (extending the lease), the chunk finished, and the job completed
-//! when it was the last.
+//! batches (extending the lease), and the chunk finished (the store marks
+//! the job done when it was the last).
 //!
 //! A recipient already in the checkpoint is never sent again. One whose outcome
 //! was unknown (timeout after sending) is re-sent with the same client_msg_id,
@@ -166,11 +166,7 @@ pub(crate) async fn run_chunk_in(
             return Ok(report(outcome?, job_chunks));
         }
     };
-    let outcome = run.send_all(&batch, &job).await?;
-    if matches!(outcome, ChunkRunOutcome::Done { .. }) && app.store.complete_job(&job.id).await? {
-        tracing::info!(job = %job.id, "job done");
-    }
-    Ok(report(outcome, job_chunks))
+    Ok(report(run.send_all(&batch, &job).await?, job_chunks))
 }
 
 fn report(outcome: ChunkRunOutcome, job_chunks: Option<u32>) -> ChunkRunReport {

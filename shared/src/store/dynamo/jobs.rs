@@ -140,6 +140,40 @@ impl DynamoStore {
         }
     }
 
+    /// Counts a done chunk on its job, and marks the job done if that was
+    /// the last chunk to finish done.
+    async fn count_done_chunk(&self, job_id: &str) -> StoreResult<()> {
+        let counted = self
+            .update(
+                self.job_key(job_id),
+                "ADD #chunks_done :one",
+                "attribute_exists(#pk)",
+                Values::new().with(":one", n(1)),
+                ReturnValue::AllNew,
+            )
+            .await;
+        let job = match counted {
+            Ok(Some(item)) => job_from_item(&item)?,
+            Ok(None) => return Err(no_attributes()),
+            Err(WriteError::ConditionFailed(_)) => return Ok(()),
+            Err(WriteError::Store(e)) => return Err(e),
+        };
+        let queued_or_running = matches!(job.state, JobState::Queued | JobState::Running);
+        if queued_or_running && job.chunks_done >= job.chunk_count {
+            self.update_if(
+                self.job_key(job_id),
+                "SET #state = :done",
+                "(#state = :queued OR #state = :running) AND #chunks_done >= #chunk_count",
+                Values::new()
+                    .with(":done", s(JobState::Done.as_str()))
+                    .with(":queued", s(JobState::Queued.as_str()))
+                    .with(":running", s(JobState::Running.as_str())),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     fn creating(&self) -> Values {
         Values::new().with(":creating", s(JobState::Creating.as_str()))
     }
@@ -223,19 +257,6 @@ impl JobStore for DynamoStore {
         self.update_if(self.job_key(id), update, "attribute_exists(#pk)", values)
             .await
             .map(|_| ())
-    }
-
-    async fn complete_job(&self, id: &str) -> StoreResult<bool> {
-        self.update_if(
-            self.job_key(id),
-            "SET #state = :done",
-            "(#state = :queued OR #state = :running) AND #chunks_done >= #chunk_count",
-            Values::new()
-                .with(":done", s(JobState::Done.as_str()))
-                .with(":queued", s(JobState::Queued.as_str()))
-                .with(":running", s(JobState::Running.as_str())),
-        )
-        .await
     }
 
     async fn claimable_chunks(&self, now: u64, limit: u32) -> StoreResult<Vec<ChunkRef>> {
@@ -338,15 +359,7 @@ impl JobStore for DynamoStore {
             // so the job is never marked done in storage, and its view still
             // reads done from its chunks. Counted once: the finish above
             // succeeds once per chunk.
-            let counted = self
-                .update_if(
-                    self.job_key(&chunk.job_id),
-                    "ADD #chunks_done :one",
-                    "attribute_exists(#pk)",
-                    Values::new().with(":one", n(1)),
-                )
-                .await;
-            if let Err(error) = counted {
+            if let Err(error) = self.count_done_chunk(&chunk.job_id).await {
                 tracing::warn!(job = %chunk.job_id, chunk = chunk.index, error = %error, "a done chunk was not counted on its job");
             }
         }

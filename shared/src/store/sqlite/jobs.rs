@@ -224,16 +224,6 @@ impl JobStore for SqliteStore {
         .map(|_| ())
     }
 
-    async fn complete_job(&self, id: &str) -> StoreResult<bool> {
-        self.execute(
-            "complete_job",
-            "UPDATE job SET state = 'done'
-             WHERE cappid = ?1 AND id = ?2 AND state IN ('queued', 'running') AND chunks_done >= chunk_count",
-            vec![text(id)],
-        )
-        .await
-    }
-
     async fn claimable_chunks(&self, now: u64, limit: u32) -> StoreResult<Vec<ChunkRef>> {
         let limit = sql_limit(limit)?;
         self.read("claimable_chunks", move |conn, cappid| {
@@ -360,7 +350,10 @@ impl JobStore for SqliteStore {
             }
             if state == ChunkState::Done {
                 tx.prepare_cached(
-                    "UPDATE job SET chunks_done = chunks_done + 1 WHERE cappid = ?1 AND id = ?2",
+                    "UPDATE job SET chunks_done = chunks_done + 1,
+                         state = CASE WHEN state IN ('queued', 'running') AND chunks_done + 1 >= chunk_count
+                                      THEN 'done' ELSE state END
+                     WHERE cappid = ?1 AND id = ?2",
                 )?
                 .execute(params![cappid, at.job_id])?;
             }

@@ -274,21 +274,24 @@ pub async fn enqueue_job(
     let now = app.now();
     let expires_at = now + JOB_TTL_SECS;
     let size = app.config.chunk_size.max(1);
-    let chunks: Vec<Chunk> = send
-        .recipients
-        .chunks(size)
-        .enumerate()
-        .map(|(i, recipients)| Chunk {
-            job_id: job_id.clone(),
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            appid: appid.to_owned(),
-            recipients: recipients.to_vec(),
-            results: Vec::new(),
-            state: ChunkState::Pending,
-            lease_owner: None,
-            lease_until: 0,
-            attempts: 0,
-            expires_at,
+    let total = u32::try_from(send.recipients.len()).unwrap_or(u32::MAX);
+    // The recipients move into their chunks: a large job is held once, not twice.
+    let mut recipients = send.recipients.into_iter();
+    let chunks: Vec<Chunk> = (0u32..)
+        .map_while(|index| {
+            let part: Vec<String> = recipients.by_ref().take(size).collect();
+            (!part.is_empty()).then(|| Chunk {
+                job_id: job_id.clone(),
+                index,
+                appid: appid.to_owned(),
+                recipients: part,
+                results: Vec::new(),
+                state: ChunkState::Pending,
+                lease_owner: None,
+                lease_until: 0,
+                attempts: 0,
+                expires_at,
+            })
         })
         .collect();
     let payload = serde_json::to_string(&send.message)
@@ -299,7 +302,7 @@ pub async fn enqueue_job(
         tenant: tenant.to_owned(),
         kind: "template".to_owned(),
         payload,
-        total: u32::try_from(send.recipients.len()).unwrap_or(u32::MAX),
+        total,
         chunk_count: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
         chunks_done: 0,
         state: JobState::Queued,

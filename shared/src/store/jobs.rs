@@ -2,11 +2,11 @@
 //! without ever being visible or workable half-written, and how chunks are
 //! claimed, checkpointed and finished under a lease (design.md §6).
 //!
-//! Creating a job is three steps, each one atomic write: [`JobStore::begin_job`]
-//! stores the job as [`JobState::Creating`] (clients do not see it, the worker
-//! does not work it), [`JobStore::add_chunks`] adds chunks while it is
-//! creating, and [`JobStore::commit_job`] stores the last chunks and makes the
-//! job `Queued` together. A creation that stops half-way leaves a `Creating`
+//! Creating a job is three steps: [`JobStore::begin_job`] stores the job as
+//! [`JobState::Creating`] (clients do not see it, the worker does not work
+//! it), [`JobStore::add_chunks`] adds chunks while it is creating, and
+//! [`JobStore::commit_job`] stores the last chunk and makes the job `Queued`
+//! in one atomic write. A creation that stops half-way leaves a `Creating`
 //! job that nobody shows or works: after [`CREATION_DEADLINE_SECS`] the worker
 //! finishes its chunks as stopped, and the records expire with the job.
 
@@ -44,26 +44,28 @@ pub trait JobStore: Send + Sync {
     /// Stores `job` as `Creating` (whatever its `state` says), with no chunks.
     /// An id already used is refused (`Invalid`) and changes nothing.
     async fn begin_job(&self, job: &Job) -> StoreResult<()>;
-    /// Adds at most [`MAX_CHUNKS_PER_WRITE`] chunks to `job`, in one write that
-    /// is refused (`Invalid`, nothing written) unless the job is still creating
-    /// and none of the chunks exists.
+    /// Adds at most [`MAX_CHUNKS_PER_WRITE`] chunks to `job`, refused
+    /// (`Invalid`) unless the job is still creating; a chunk that exists is
+    /// refused and never overwritten (SQLite refuses the whole call;
+    /// DynamoDB puts each chunk on its own, which a creation no one sees yet
+    /// can afford).
     async fn add_chunks(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()>;
     /// Stores the last (at most [`MAX_CHUNKS_PER_WRITE`]) chunks and makes the
     /// job `Queued`, in one write; refused (`Invalid`) unless it is creating.
     async fn commit_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()>;
-    /// The whole job: [`check_new_job`], then begin, add in [`write_batches`],
-    /// commit with the last batch.
+    /// The whole job: [`check_new_job`], then begin, add all but the last
+    /// chunk in [`write_batches`], commit with the last (its insert is what
+    /// the table's stream announces once the job may be worked).
     async fn create_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
         check_new_job(job, chunks)?;
-        let batches = write_batches(chunks);
         self.begin_job(job).await?;
-        let Some((last, rest)) = batches.split_last() else {
+        let Some((last, rest)) = chunks.split_last() else {
             return self.commit_job(job, &[]).await;
         };
-        for batch in rest {
-            self.add_chunks(job, &chunks[batch.clone()]).await?;
+        for batch in write_batches(rest) {
+            self.add_chunks(job, &rest[batch]).await?;
         }
-        self.commit_job(job, &chunks[last.clone()]).await
+        self.commit_job(job, std::slice::from_ref(last)).await
     }
     async fn get_job(&self, id: &str, now: u64) -> StoreResult<Option<Job>>;
     async fn list_chunks(&self, job_id: &str) -> StoreResult<Vec<Chunk>>;

@@ -105,8 +105,8 @@ pub async fn a_job_being_created_is_creating_and_its_chunks_wait_for_the_deadlin
     assert_eq!(store.list_chunks("J1").await.unwrap().len(), 3);
 }
 
-pub async fn chunks_are_added_only_while_the_job_is_creating_and_all_or_none(store: Store) {
-    let j = job("J1", 4);
+pub async fn chunks_are_added_only_while_the_job_is_creating_and_never_overwritten(store: Store) {
+    let j = job("J1", 5);
     let refused = |result: StoreResult<()>| matches!(result, Err(StoreError::Invalid(_)));
     // not begun
     assert!(refused(store.add_chunks(&j, &[chunk("J1", 0)]).await));
@@ -118,31 +118,21 @@ pub async fn chunks_are_added_only_while_the_job_is_creating_and_all_or_none(sto
         .add_chunks(&j, &[chunk("J1", 0), chunk("J1", 1)])
         .await
         .unwrap();
-    // a write holding a chunk already stored is refused whole
-    assert!(refused(
-        store
-            .add_chunks(&j, &[chunk("J1", 2), chunk("J1", 1)])
-            .await
-    ));
-    // so is one holding another job's chunk
+    // a chunk already stored is refused and left as it was
+    let mut again = chunk("J1", 1);
+    again.recipients = vec!["someone-else".into()];
+    assert!(refused(store.add_chunks(&j, &[again]).await));
+    // so is another job's chunk
     assert!(refused(store.add_chunks(&j, &[chunk("J2", 2)]).await));
-    assert_eq!(
-        store
-            .list_chunks("J1")
-            .await
-            .unwrap()
-            .iter()
-            .map(|c| c.index)
-            .collect::<Vec<_>>(),
-        [0, 1]
-    );
+    let listed = store.list_chunks("J1").await.unwrap();
+    assert_eq!(listed, [chunk("J1", 0), chunk("J1", 1)]);
     store
         .commit_job(&j, &[chunk("J1", 2), chunk("J1", 3)])
         .await
         .unwrap();
     // committed: nothing more is added, and it is not committed twice
     assert!(refused(store.add_chunks(&j, &[chunk("J1", 4)]).await));
-    assert!(refused(store.commit_job(&j, &[chunk("J1", 5)]).await));
+    assert!(refused(store.commit_job(&j, &[chunk("J1", 4)]).await));
     assert_eq!(store.list_chunks("J1").await.unwrap().len(), 4);
 }
 

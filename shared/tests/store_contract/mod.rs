@@ -97,7 +97,7 @@ macro_rules! contract_tests {
             a_job_of_many_writes_is_created_whole,
             a_job_id_already_used_is_refused_and_the_first_job_is_unchanged,
             a_job_being_created_is_creating_and_its_chunks_wait_for_the_deadline,
-            chunks_are_added_only_while_the_job_is_creating_and_all_or_none,
+            chunks_are_added_only_while_the_job_is_creating_and_never_overwritten,
             a_job_is_done_once_its_last_chunk_finishes_done,
             claim_outcomes,
             checkpoint_saves_results_and_extends_lease,

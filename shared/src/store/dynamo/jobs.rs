@@ -20,6 +20,10 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
+use futures::stream::{FuturesUnordered, StreamExt};
+
+/// Chunk puts in flight at once while a job is written.
+const PARALLEL_PUTS: usize = 16;
 
 fn job_to_item(keys: &Keys, job: &Job, state: JobState) -> Item {
     let mut item = base(keys.job(&job.id), SK_JOB, kind::JOB);
@@ -116,20 +120,26 @@ impl DynamoStore {
         key(self.keys.job(&chunk.job_id), Keys::chunk_sk(chunk.index))
     }
 
-    /// One transaction: `first` (a check or an update of the job) and the new chunks.
+    /// A chunk of a job being created, refused if it exists.
+    async fn put_chunk(&self, job: &Job, chunk: &Chunk) -> StoreResult<()> {
+        let item = chunk_to_item(&self.keys, chunk, listed_from(job))?;
+        self.put_new(item, &format!("chunk {} of job {}", chunk.index, job.id))
+            .await
+    }
+
+    /// One transaction: `first` (an update of the job) and the new chunks.
     async fn write_chunks(
         &self,
         job: &Job,
         first: TransactWriteItem,
         chunks: &[Chunk],
-        listed_from: u64,
         refused: &str,
     ) -> StoreResult<()> {
         check_write_size(chunks)?;
         let mut writes = vec![first];
         for chunk in chunks {
             check_chunk_of(job, chunk)?;
-            writes.push(self.new_item(chunk_to_item(&self.keys, chunk, listed_from)?)?);
+            writes.push(self.new_item(chunk_to_item(&self.keys, chunk, 0)?)?);
         }
         match self.transact(writes).await {
             Ok(()) => Ok(()),
@@ -190,16 +200,34 @@ impl JobStore for DynamoStore {
     }
 
     async fn add_chunks(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
-        let creating =
-            self.check_item(self.job_key(&job.id), "#state = :creating", self.creating())?;
-        self.write_chunks(
-            job,
-            creating,
-            chunks,
-            listed_from(job),
-            "not being created, or a chunk already exists",
-        )
-        .await
+        check_write_size(chunks)?;
+        for chunk in chunks {
+            check_chunk_of(job, chunk)?;
+        }
+        // One put each, not a transaction (which bills every item twice): a
+        // job is created by one writer, and until it commits nobody sees or
+        // works its chunks, so a put that fails half-way leaves nothing to undo.
+        match self.get(self.keys.job(&job.id), SK_JOB).await? {
+            Some(item) if job_from_item(&item)?.state == JobState::Creating => {}
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "job {}: not being created",
+                    job.id
+                )))
+            }
+        }
+        let mut chunks = chunks.iter();
+        let mut puts = FuturesUnordered::new();
+        loop {
+            while puts.len() < PARALLEL_PUTS {
+                let Some(chunk) = chunks.next() else { break };
+                puts.push(self.put_chunk(job, chunk));
+            }
+            match puts.next().await {
+                Some(put) => put?,
+                None => return Ok(()),
+            }
+        }
     }
 
     async fn commit_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
@@ -214,7 +242,6 @@ impl JobStore for DynamoStore {
             job,
             queue,
             chunks,
-            0,
             "not being created, or a chunk already exists",
         )
         .await

@@ -38,8 +38,8 @@ pub const TOKEN_EXPIRES_AT_ATTRIBUTE: &str = items::attr::TOKEN_EXPIRES_AT;
 use crate::store::{StateStore, StoreError, StoreResult};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 use error::{sdk_error, service_error, WriteError};
@@ -289,24 +289,6 @@ impl DynamoStore {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// A transaction item holding only if `condition` holds on `item_key`.
-    fn check_item(
-        &self,
-        item_key: Item,
-        condition: &str,
-        values: Values,
-    ) -> StoreResult<TransactWriteItem> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(item_key))
-            .condition_expression(condition)
-            .set_expression_attribute_names(names(&[condition]))
-            .set_expression_attribute_values(values.into_map())
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// A transaction item updating `item_key` if `condition` holds.

@@ -102,8 +102,8 @@ async fn run_sandbox(args: ServeArgs) -> Result<(), String> {
         None,
     )
     .map_err(|e| crate::admin::error_chain(&e))?;
+    let ticket = sandbox::first_ticket(&app, &sim, &url).await;
     let server = Server::start(app.clone(), listener);
-    let ticket = sim.push_ticket().await;
     if !ticket.delivered {
         tracing::warn!("the first component_verify_ticket push was not accepted; the simulator retries every 10 minutes");
     }

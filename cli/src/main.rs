@@ -7,8 +7,9 @@ mod sandbox;
 mod serve;
 mod status;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
+use wxopen::telemetry::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +20,25 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as JSON objects on stdout, or readable on stderr [default:
+    /// pretty when stderr is a terminal, else json].
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormatArg {
+    Json,
+    Pretty,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(arg: LogFormatArg) -> LogFormat {
+        match arg {
+            LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Pretty => LogFormat::Pretty,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -41,7 +61,15 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => {
+            // Chosen before `serve` starts; its own `telemetry::init` then keeps it.
+            wxopen::telemetry::init_with(
+                cli.log_format
+                    .map(LogFormat::from)
+                    .unwrap_or_else(LogFormat::detect),
+            );
+            serve::run(args).await
+        }
         Command::Sim { args } => wxopen_sim::run_cli(args).await.map_err(|e| e.to_string()),
         Command::Status(args) => status::run(args).await,
         Command::Keys(args) => admin::keys(args).await,

@@ -11,6 +11,7 @@ use futures::stream::{self, Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 
@@ -33,6 +34,53 @@ pub enum Delivery {
     Stop(StopReason),
     /// Not attempted: the batch had already stopped.
     Skipped,
+}
+
+impl Delivery {
+    /// The `Outcome` dimension of the `Sends` metric.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Delivery::Sent { .. } => Outcome::Sent,
+            Delivery::Failed { .. } => Outcome::Failed,
+            Delivery::Unknown => Outcome::Unknown,
+            Delivery::Retryable { .. } => Outcome::Retryable,
+            Delivery::Stop(_) => Outcome::Stopped,
+            Delivery::Skipped => Outcome::Skipped,
+        }
+    }
+}
+
+/// What the `Sends` metric counts, one counter each.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Sent,
+    Failed,
+    Unknown,
+    Retryable,
+    Stopped,
+    Skipped,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Sent,
+        Outcome::Failed,
+        Outcome::Unknown,
+        Outcome::Retryable,
+        Outcome::Stopped,
+        Outcome::Skipped,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+            Outcome::Retryable => "retryable",
+            Outcome::Stopped => "stopped",
+            Outcome::Skipped => "skipped",
+        }
+    }
 }
 
 /// Why a batch (and its job) stopped.
@@ -206,6 +254,9 @@ pub struct Batch {
     token: Mutex<Secret>,
     limiter: Arc<Semaphore>,
     stop: OnceLock<StopReason>,
+    /// Recipients by [`Outcome`], emitted as `Sends` when the batch ends: one
+    /// metric line per outcome and batch, not one per recipient.
+    tally: [AtomicU64; Outcome::ALL.len()],
 }
 
 impl Batch {
@@ -223,6 +274,7 @@ impl Batch {
             token: Mutex::new(token),
             limiter: limiter(app, appid),
             stop: OnceLock::new(),
+            tally: Default::default(),
         })
     }
 
@@ -246,6 +298,7 @@ impl Batch {
         stream::iter(recipients)
             .map(move |(openid, id)| async move {
                 let outcome = self.send_one(&openid, id).await;
+                self.tally[outcome.outcome() as usize].fetch_add(1, Ordering::Relaxed);
                 if let Delivery::Stop(reason) = &outcome {
                     self.stop(reason.clone());
                 }
@@ -299,6 +352,22 @@ impl Batch {
                 Delivery::Sent { msgid: Some(msgid) }
             }
             Err(e) => classify_token(&e),
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for outcome in Outcome::ALL {
+            let n = self.tally[outcome as usize].load(Ordering::Relaxed);
+            if n > 0 {
+                crate::telemetry::metric(
+                    "Sends",
+                    n as f64,
+                    crate::telemetry::Unit::Count,
+                    &[("Outcome", outcome.name())],
+                );
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! cargo-lambda function built from its own crate, DynamoDB only (checked with
 //! `cargo tree` as cargo-lambda would build it); the table is the one the
 //! DynamoDB store creates; the send worker's stream filter matches chunk items.
+//! The operational resources (alarms, logs, dashboard) are in template_ops.rs.
 //! That each function binary serves exactly its routes is checked by running
 //! it as a Lambda (functions/*/tests/lambda.rs).
 
@@ -101,11 +102,21 @@ fn the_local_router_serves_every_route_of_the_table() {
 }
 
 #[test]
-fn every_function_binary_is_deployed_from_its_own_crate() {
+fn every_function_binary_is_deployed_from_its_own_crate_on_the_chosen_architecture() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
-    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    // `!Ref Architecture` loads as the parameter's name.
+    assert_eq!(globals["Architectures"][0].as_str(), Some("Architecture"));
+    let architecture = &t["Parameters"]["Architecture"];
+    assert_eq!(architecture["Default"].as_str(), Some("arm64"));
+    let allowed: BTreeSet<&str> = architecture["AllowedValues"]
+        .as_vec()
+        .expect("AllowedValues")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(allowed, BTreeSet::from(["arm64", "x86_64"]));
     // A CodeUri in Globals would build every function from one folder.
     assert!(globals["CodeUri"].is_badvalue(), "no shared CodeUri");
     let deployed: BTreeSet<String> = functions(&t)

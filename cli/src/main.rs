@@ -1,8 +1,9 @@
 //! `wxopen`: the whole system in one process (`serve`), the WeChat simulator
-//! alone (`sim`), and admin commands (`status`, `keys`).
+//! alone (`sim`), and admin commands (`status`, `doctor`, `keys`).
 
 mod admin;
 mod background;
+mod doctor;
 mod sandbox;
 mod serve;
 mod status;
@@ -53,6 +54,8 @@ enum Command {
     },
     /// Ticket age, component token expiry, authorizers by status, queued chunks; no secrets.
     Status(status::StatusArgs),
+    /// Checks a deployed configuration end to end without changing anything; prints what to fix.
+    Doctor(doctor::DoctorArgs),
     /// Create, list and revoke client API keys.
     Keys(admin::KeysArgs),
 }
@@ -72,6 +75,7 @@ async fn main() -> ExitCode {
         }
         Command::Sim { args } => wxopen_sim::run_cli(args).await.map_err(|e| e.to_string()),
         Command::Status(args) => status::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
         Command::Keys(args) => admin::keys(args).await,
     };
     match outcome {

@@ -77,9 +77,7 @@ fn emitted_metrics() -> BTreeSet<String> {
                 for call in ["telemetry::count(", "telemetry::metric("] {
                     for (at, _) in text.match_indices(call) {
                         let rest = text[at + call.len()..].trim_start();
-                        if let Some(name) = rest
-                            .strip_prefix('"')
-                            .and_then(|r| r.split('"').next())
+                        if let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next())
                         {
                             found.insert(name.to_owned());
                         }
@@ -89,7 +87,10 @@ fn emitted_metrics() -> BTreeSet<String> {
         }
     }
     let mut found = BTreeSet::new();
-    walk(std::path::Path::new(&format!("{ROOT}/shared/src")), &mut found);
+    walk(
+        std::path::Path::new(&format!("{ROOT}/shared/src")),
+        &mut found,
+    );
     found
 }
 
@@ -166,9 +167,15 @@ fn wxopen_alarms_and_the_dashboard_read_metrics_the_code_emits() {
         let p = &alarm["Properties"];
         if p["Namespace"].as_str() == Some("wxopen") {
             let metric = p["MetricName"].as_str().unwrap_or_default();
-            assert!(emitted.contains(metric), "{name} watches {metric}, which nothing emits");
+            assert!(
+                emitted.contains(metric),
+                "{name} watches {metric}, which nothing emits"
+            );
             // The code publishes every metric without dimensions too (telemetry::emf_line).
-            assert!(p["Dimensions"].is_badvalue(), "{name}: the total, no dimensions");
+            assert!(
+                p["Dimensions"].is_badvalue(),
+                "{name}: the total, no dimensions"
+            );
         }
     }
     let body = dashboard_body(&t);
@@ -200,10 +207,16 @@ fn wxopen_alarms_and_the_dashboard_read_metrics_the_code_emits() {
     ];
     assert_eq!(
         read,
-        wanted.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>()
+        wanted
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<_>>()
     );
     for metric in &read {
-        assert!(emitted.contains(metric), "the dashboard reads {metric}, which nothing emits");
+        assert!(
+            emitted.contains(metric),
+            "the dashboard reads {metric}, which nothing emits"
+        );
     }
 }
 
@@ -258,7 +271,10 @@ fn every_function_has_an_errors_and_a_throttles_alarm_and_the_worker_its_stream_
             let alarm = &alarms[&format!("{binary}-{suffix}")]["Properties"];
             assert_eq!(alarm["Namespace"].as_str(), Some("AWS/Lambda"));
             assert_eq!(alarm["MetricName"].as_str(), Some(metric));
-            assert_eq!(alarm["Dimensions"][0]["Name"].as_str(), Some("FunctionName"));
+            assert_eq!(
+                alarm["Dimensions"][0]["Name"].as_str(),
+                Some("FunctionName")
+            );
             assert_eq!(alarm["Dimensions"][0]["Value"].as_str(), Some(id.as_str()));
         }
     }
@@ -309,7 +325,9 @@ fn alarms_notify_the_given_topic_or_a_new_one_for_the_given_email_or_nobody() {
         assert!(p["Threshold"].as_i64().is_some(), "{name}");
         assert!(p["TreatMissingData"].as_str().is_some(), "{name}");
         assert!(
-            p["AlarmDescription"].as_str().is_some_and(|d| !d.is_empty()),
+            p["AlarmDescription"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
             "{name}"
         );
     }
@@ -325,9 +343,17 @@ fn functions_log_json_to_their_own_log_group_kept_log_retention_days() {
     for (id, _) in functions(&t) {
         let logging = &t["Resources"][id.as_str()]["Properties"]["LoggingConfig"];
         assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
-        let group = logging["LogGroup"].as_str().unwrap_or_else(|| panic!("{id}: LogGroup"));
-        assert!(groups.contains_key(group), "{id} logs to {group}, not a log group here");
-        assert!(used.insert(group.to_owned()), "{group} shared by two functions");
+        let group = logging["LogGroup"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: LogGroup"));
+        assert!(
+            groups.contains_key(group),
+            "{id} logs to {group}, not a log group here"
+        );
+        assert!(
+            used.insert(group.to_owned()),
+            "{group} shared by two functions"
+        );
     }
     let api_logs = t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["DestinationArn"]
         .as_str()
@@ -358,14 +384,21 @@ fn the_api_is_throttled_and_access_logged_without_paths_or_query_strings() {
         Some("ApiThrottlingRateLimit")
     );
     for parameter in ["ApiThrottlingBurstLimit", "ApiThrottlingRateLimit"] {
-        assert!(t["Parameters"][parameter]["Default"].as_i64().is_some_and(|v| v > 0));
+        assert!(t["Parameters"][parameter]["Default"]
+            .as_i64()
+            .is_some_and(|v| v > 0));
     }
     let format = api["AccessLogSettings"]["Format"].as_str().expect("Format");
     let fields: serde_json::Value = serde_json::from_str(format).expect("a JSON access log line");
     assert_eq!(fields["route"], "$context.routeKey");
     assert_eq!(fields["status"], "$context.status");
     // Link ids travel in paths and WeChat's signatures in query strings.
-    for leak in ["$context.path", "$context.rawPath", "querystring", "$context.identity.user"] {
+    for leak in [
+        "$context.path",
+        "$context.rawPath",
+        "querystring",
+        "$context.identity.user",
+    ] {
         assert!(!format.contains(leak), "access logs would record {leak}");
     }
 }
@@ -375,7 +408,9 @@ fn the_worker_retries_a_bounded_number_of_times_then_dead_letters_into_an_alarme
     let t = template();
     let worker = &t["Resources"]["SendWorkerFunction"]["Properties"];
     let stream = &worker["Events"]["Chunks"]["Properties"];
-    let retries = stream["MaximumRetryAttempts"].as_i64().expect("bounded retries");
+    let retries = stream["MaximumRetryAttempts"]
+        .as_i64()
+        .expect("bounded retries");
     assert!((1..=10).contains(&retries), "{retries}");
     assert_eq!(stream["BisectBatchOnFunctionError"].as_bool(), Some(true));
     assert_eq!(
@@ -385,7 +420,9 @@ fn the_worker_retries_a_bounded_number_of_times_then_dead_letters_into_an_alarme
     let queue = &t["Resources"]["SendWorkerDeadLetters"];
     assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
     // The worker may write to that queue and nothing else of SQS.
-    let statements = worker["Policies"][0]["Statement"].as_vec().expect("statements");
+    let statements = worker["Policies"][0]["Statement"]
+        .as_vec()
+        .expect("statements");
     let sqs: Vec<&Yaml> = statements
         .iter()
         .filter(|s| s["Action"].as_str().is_some_and(|a| a.starts_with("sqs:")))
@@ -398,7 +435,11 @@ fn the_worker_retries_a_bounded_number_of_times_then_dead_letters_into_an_alarme
     // Reserved concurrency, unless the parameter is 0.
     assert_eq!(
         strings(&worker["ReservedConcurrentExecutions"]),
-        vec!["ReservesWorkerConcurrency", "WorkerReservedConcurrency", "AWS::NoValue"]
+        vec![
+            "ReservesWorkerConcurrency",
+            "WorkerReservedConcurrency",
+            "AWS::NoValue"
+        ]
     );
     assert_eq!(
         t["Parameters"]["WorkerReservedConcurrency"]["MinValue"].as_i64(),
@@ -415,7 +456,9 @@ async fn sends_by_outcome_and_the_queued_chunks_backlog_are_emitted() {
     let env = wxopen_tests::TestEnv::start(wxopen_tests::Backend::Sqlite).await;
     env.authorized(APPID).await;
     let followers = env.sim.followers(APPID);
-    let template = env.sim.config().accounts[0].templates[0].template_id.clone();
+    let template = env.sim.config().accounts[0].templates[0]
+        .template_id
+        .clone();
     let send = wxopen::service::send::parse_template(&serde_json::json!({
         "touser": [followers[0], followers[1], "oNotAFollowerOfThisAccount0001"],
         "template_id": template,
@@ -438,7 +481,9 @@ async fn sends_by_outcome_and_the_queued_chunks_backlog_are_emitted() {
     assert_eq!(sends("sent"), vec![2.0], "{:?}", captured());
     assert_eq!(sends("failed"), vec![1.0], "{:?}", captured());
 
-    wxopen::service::refresh::run(&env.app).await.expect("a sweep");
+    wxopen::service::refresh::run(&env.app)
+        .await
+        .expect("a sweep");
     let backlog: Vec<f64> = captured()
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -195,9 +195,7 @@ fn built_packages(dir: &std::path::Path) -> BTreeSet<String> {
 }
 
 fn links(packages: &BTreeSet<String>, name: &str) -> bool {
-    packages
-        .iter()
-        .any(|p| p.split(' ').next() == Some(name))
+    packages.iter().any(|p| p.split(' ').next() == Some(name))
 }
 
 /// What the measurements in the README were taken on is what `sam build`

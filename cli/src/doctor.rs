@@ -10,6 +10,7 @@
 //! ten-minute routine.
 
 use crate::admin::Target;
+use crate::status::duration;
 use clap::Args;
 use std::fmt;
 use std::path::PathBuf;
@@ -333,7 +334,7 @@ async fn check_ticket(
         Ok(Some(ticket)) => {
             let age = now.saturating_sub(ticket.stored_at);
             if age <= TICKET_ALARM_AGE_SECS {
-                findings.push(ok("ticket", format!("received {} ago", span(age))));
+                findings.push(ok("ticket", format!("received {} ago", duration(age))));
                 true
             } else {
                 findings.push(fix(
@@ -341,7 +342,7 @@ async fn check_ticket(
                     format!(
                         "the newest ticket is {} old (WeChat pushes one every 10 min): register {push_url} as the \
                          authorization-event URL, and check WXOPEN_MESSAGE_TOKEN and WXOPEN_ENCODING_AES_KEY",
-                        span(age)
+                        duration(age)
                     ),
                 ));
                 false
@@ -437,7 +438,7 @@ async fn check_component_token(
         Some((token, left)) => match accepted(client, config, token).await {
             Ok(()) => format!(
                 "the stored one is valid for {} and WeChat accepts it",
-                span(*left)
+                duration(*left)
             ),
             Err(e) => {
                 findings.push(fix(
@@ -510,14 +511,6 @@ fn reqwest_client() -> Result<reqwest::Client, reqwest::Error> {
         .timeout(CHECK_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-}
-
-fn span(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! and table schema, ticket, component token, WeChat from this machine, the
 //! public URL — and prints one line per check, with what to fix.
 //!
-//! It changes nothing of wxopen's: it reads the store, never writes it (no
-//! table or database is created), and never renews a token (WeChat retires
-//! the previous token when it issues a new one). Its one WeChat call that acts
+//! It changes nothing of wxopen's: it reads the store and creates no table or
+//! database (opening an existing SQLite database does apply wxopen's schema
+//! migrations, as `serve` does; one of this version is left as it is), and it
+//! never renews a token (WeChat retires the previous token when it issues a
+//! new one). Its one WeChat call that acts
 //! is `api_start_push_ticket`, which checks the appid, the appsecret and this
 //! machine's IP at once; its effect is a ticket push ahead of WeChat's
 //! ten-minute routine.

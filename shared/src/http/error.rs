@@ -39,6 +39,7 @@ pub enum ErrorCode {
     InvalidExpiresIn,
     InvalidTemplate,
     WechatRejectedRecipient,
+    WechatRejectedRequest,
     Unauthorized,
     Forbidden,
     InsufficientScope,
@@ -83,6 +84,7 @@ impl ErrorCode {
         ErrorCode::InvalidExpiresIn,
         ErrorCode::InvalidTemplate,
         ErrorCode::WechatRejectedRecipient,
+        ErrorCode::WechatRejectedRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InsufficientScope,
@@ -127,6 +129,7 @@ impl ErrorCode {
             InvalidExpiresIn => (StatusCode::BAD_REQUEST, "expires_in must be 60..=2592000 seconds", None),
             InvalidTemplate => (StatusCode::BAD_REQUEST, "WeChat rejected the template id or its data for this account", None),
             WechatRejectedRecipient => (StatusCode::BAD_REQUEST, "WeChat rejected the recipient", None),
+            WechatRejectedRequest => (StatusCode::BAD_REQUEST, "WeChat rejected what the request asked for (a media_id, tag, file or value it does not accept)", None),
             Unauthorized => (StatusCode::UNAUTHORIZED, "no valid API key", None),
             Forbidden => (StatusCode::FORBIDDEN, "this API key may not act for that tenant", None),
             InsufficientScope => (StatusCode::FORBIDDEN, "this API key lacks the scope this route needs", None),
@@ -172,6 +175,7 @@ impl ErrorCode {
             InvalidExpiresIn => "invalid_expires_in",
             InvalidTemplate => "invalid_template",
             WechatRejectedRecipient => "wechat_rejected_recipient",
+            WechatRejectedRequest => "wechat_rejected_request",
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
             InsufficientScope => "insufficient_scope",
@@ -344,6 +348,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// WeChat's errcodes that fault what the request asked for, not WeChat or
+/// the account: the client can fix its request (wechat-api.md §5).
+const REQUEST_ERRCODES: &[i64] = &[
+    40004, // media type
+    40005, // file type
+    40007, // media_id
+    40008, // message type
+    40009, // media size
+    40013, // appid (a mini program's)
+    40035, // an argument
+    40037, // template_id
+    40050, // tag id
+    44002, // empty post data
+    44003, // empty news data
+    45008, // article size
+    47001, // data format
+];
+
+/// The code for a WeChat refusal of the call that is not one recipient's.
+fn refusal_code(errcode: Option<i64>) -> ErrorCode {
+    match errcode {
+        Some(c) if REQUEST_ERRCODES.contains(&c) => ErrorCode::WechatRejectedRequest,
+        _ => ErrorCode::WechatError,
+    }
+}
+
 impl From<WechatError> for ApiError {
     fn from(e: WechatError) -> Self {
         let errcode = e.errcode();
@@ -353,12 +383,14 @@ impl From<WechatError> for ApiError {
             ErrorClass::Busy | ErrorClass::Unavailable => ErrorCode::WechatUnavailable,
             ErrorClass::Unknown => ErrorCode::WechatOutcomeUnknown,
             ErrorClass::Recipient => ErrorCode::WechatRejectedRecipient,
-            _ => ErrorCode::WechatError,
+            _ => refusal_code(errcode),
         };
         let err = match (code, &e) {
             // WeChat's own words help the client with a refusal of its request.
             (
-                ErrorCode::WechatRejectedRecipient | ErrorCode::WechatError,
+                ErrorCode::WechatRejectedRecipient
+                | ErrorCode::WechatRejectedRequest
+                | ErrorCode::WechatError,
                 WechatError::Api { errmsg, .. },
             ) if !errmsg.is_empty() => ApiError::detailed(code, format!("WeChat said: {errmsg}")),
             _ => ApiError::new(code),
@@ -396,7 +428,8 @@ impl From<&StopReason> for ApiError {
                 return ApiError::not_found("the authorizer is not known")
             }
             StopReason::InvalidTemplate { .. } => ErrorCode::InvalidTemplate,
-            StopReason::WechatError { .. } | StopReason::Other(_) => ErrorCode::WechatError,
+            StopReason::WechatError { errcode } => refusal_code(*errcode),
+            StopReason::Other(_) => ErrorCode::WechatError,
             StopReason::JobMissing | StopReason::InvalidJob => {
                 tracing::error!(reason = %reason, "a job's stop reason reached an inline answer");
                 ErrorCode::Internal
@@ -507,6 +540,25 @@ mod tests {
             answer(ApiError::from(&StopReason::AuthorizerRevoked))
         );
         assert_eq!(revoked.1["error"]["code"], "authorizer_revoked");
+    }
+
+    #[test]
+    fn a_refusal_of_the_requests_content_is_the_clients_400_not_a_502() {
+        let refused = |errcode| {
+            ApiError::from(WechatError::Api {
+                endpoint: "/cgi-bin/message/mass/sendall",
+                errcode,
+                errmsg: "invalid tag id".into(),
+                msg_id: None,
+            })
+        };
+        assert_eq!(refused(40050).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(refused(40050).code, ErrorCode::WechatRejectedRequest);
+        assert_eq!(refused(48001).status(), StatusCode::BAD_GATEWAY);
+        let stopped = ApiError::from(&StopReason::WechatError {
+            errcode: Some(47001),
+        });
+        assert_eq!(stopped.code, ErrorCode::WechatRejectedRequest);
     }
 
     #[test]

@@ -59,18 +59,34 @@ fn require_active(a: &Authorizer) -> Result<(), ApiError> {
     }
 }
 
+/// A whole-number query parameter within `range` (the document's bounds).
 fn number_param(
     query: &std::collections::HashMap<String, String>,
     name: &str,
+    range: std::ops::RangeInclusive<u64>,
 ) -> Result<Option<u64>, ApiError> {
     query
         .get(name)
         .map(|v| {
             v.parse::<u64>()
-                .map_err(|_| ApiError::field(name, "must be a whole number (query parameter)"))
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        name,
+                        format!(
+                            "must be a whole number in {}..={} (query parameter)",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })
         })
         .transpose()
 }
+
+/// The largest job cursor a client may send (the document's `int64`).
+const MAX_CURSOR: u64 = i64::MAX as u64;
 
 /// `GET /v1/authorizers[?tenant=&cursor=&limit=]`.
 #[utoipa::path(
@@ -79,7 +95,7 @@ fn number_param(
     description = "The authorizers of a tenant (the key's only tenant, or `?tenant=`), or of every tenant for a key of every tenant, in appid order. Never token values.",
     params(
         ("tenant" = Option<String>, Query, description = "The tenant to list; required for a key of several tenants."),
-        ("limit" = Option<u64>, Query, description = "Page size, 1..=500 (larger or smaller values are clamped); default 100."),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 500, description = "Page size, 1..=500; default 100."),
         ("cursor" = Option<String>, Query, description = "A `next_cursor` of this listing."),
     ),
     responses((status = 200, description = "One page of authorizers.", body = AuthorizerList)),
@@ -99,8 +115,8 @@ pub async fn list_authorizers(app: &App, req: Request) -> Result<Response, ApiEr
             _ => return Err(ApiError::new(ErrorCode::TenantRequired)),
         },
     };
-    let limit = number_param(&query, "limit")?
-        .map(|l| l.clamp(1, u64::from(MAX_LIST_LIMIT)) as u32)
+    let limit = number_param(&query, "limit", 1..=u64::from(MAX_LIST_LIMIT))?
+        .and_then(|l| u32::try_from(l).ok())
         .unwrap_or(DEFAULT_LIST_LIMIT);
     let cursor = query.get("cursor").filter(|c| !c.is_empty());
     let page = app
@@ -469,7 +485,7 @@ pub async fn media(app: &App, req: Request, params: &Params) -> Result<Response,
     params(
         ("job_id" = String, Path, description = "The `job_id` a send answered."),
         ("cursor" = Option<u64>, Query, description = "A `next_cursor` of this job (a position); default 0."),
-        ("limit" = Option<u64>, Query, description = "Recipients per page, 1..=10000 (clamped); default 1000."),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "Recipients per page, 1..=10000; default 1000."),
     ),
     responses((status = 200, description = "The job.", body = JobBody)),
     security(("api_key" = []))
@@ -478,10 +494,10 @@ pub async fn get_job(app: &App, req: Request, params: &Params) -> Result<Respons
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let job_id = param(params, "job_id")?;
     let query = query_params(&req);
-    let cursor = usize::try_from(number_param(&query, "cursor")?.unwrap_or(0))
+    let cursor = usize::try_from(number_param(&query, "cursor", 0..=MAX_CURSOR)?.unwrap_or(0))
         .map_err(|_| ApiError::field("cursor", "is too large"))?;
-    let limit = number_param(&query, "limit")?
-        .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+    let limit = number_param(&query, "limit", 1..=jobs::MAX_PAGE as u64)?
+        .map(|l| usize::try_from(l).unwrap_or(jobs::MAX_PAGE))
         .unwrap_or(DEFAULT_JOB_PAGE);
     let view = jobs::job_view(app, job_id, cursor, limit)
         .await?

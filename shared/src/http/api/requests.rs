@@ -29,7 +29,8 @@ type IdText = Text<256>;
 type LongText = Text<1024>;
 type DescriptionText = Text<4096>;
 type MessageText = Text<20_000>;
-type ArticleBody = Text<{ 2 * 1024 * 1024 }>;
+/// WeChat takes article bodies under 1 MB (and one request body is at most 2 MiB).
+type ArticleBody = Text<{ 1024 * 1024 }>;
 
 /// `POST /v1/authorizers/{appid}/template-messages`.
 #[derive(Debug, Deserialize, ToSchema)]

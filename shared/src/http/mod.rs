@@ -113,7 +113,7 @@ impl Params {
 }
 
 /// Matches a path against a pattern; parameters are percent-decoded and must be non-empty.
-pub fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
+pub(crate) fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
     let mut want = pattern.trim_matches('/').split('/');
     let mut got = path
         .trim_end_matches('/')

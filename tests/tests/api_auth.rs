@@ -395,3 +395,29 @@ async fn a_cursor_the_listing_did_not_give_is_400_on_dynamodb() {
         assert_eq!((r.status, r.code()), (400, "invalid_cursor"), "{}", r.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_a_key() {
+    // Given a running API
+    let api = Api::start(Backend::Sqlite).await;
+
+    // When its document is read without a key
+    let r = api.get("/v1/openapi.json", None).await;
+
+    // Then it is the OpenAPI 3.1 document naming every client route
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.body["openapi"], "3.1.0");
+    for route in wxopen::http::ROUTES
+        .iter()
+        .filter(|r| r.pattern.starts_with("/v1/"))
+    {
+        let op = &r.body["paths"][route.pattern][route.method.to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is not documented",
+            route.method,
+            route.pattern
+        );
+    }
+}

@@ -521,6 +521,17 @@ mod tests {
     }
 
     #[test]
+    fn all_lists_every_code_once() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(ErrorCode::schema()).unwrap();
+        let variants = schema["enum"].as_array().unwrap();
+        assert_eq!(variants.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert!(variants.contains(&serde_json::json!(code.as_str())), "{code:?}");
+        }
+    }
+
+    #[test]
     fn the_same_code_reached_from_two_places_gives_the_same_answer() {
         let from_wechat = answer(ApiError::from(WechatError::Api {
             endpoint: "/cgi-bin/message/template/send",

@@ -527,7 +527,10 @@ mod tests {
         let variants = schema["enum"].as_array().unwrap();
         assert_eq!(variants.len(), ErrorCode::ALL.len());
         for code in ErrorCode::ALL {
-            assert!(variants.contains(&serde_json::json!(code.as_str())), "{code:?}");
+            assert!(
+                variants.contains(&serde_json::json!(code.as_str())),
+                "{code:?}"
+            );
         }
     }
 

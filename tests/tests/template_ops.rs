@@ -459,16 +459,33 @@ async fn sends_by_outcome_and_the_queued_chunks_backlog_are_emitted() {
     let template = env.sim.config().accounts[0].templates[0]
         .template_id
         .clone();
-    let send = wxopen::service::send::parse_template(&serde_json::json!({
-        "touser": [followers[0], followers[1], "oNotAFollowerOfThisAccount0001"],
-        "template_id": template,
-        "data": {"first": {"value": "hello"}},
-    }))
-    .expect("a valid template send");
+    let send = wxopen::service::send::TemplateSend {
+        message: serde_json::from_value(serde_json::json!({
+            "touser": "",
+            "template_id": template,
+            "data": {"first": {"value": "hello"}},
+        }))
+        .expect("a template message"),
+        recipients: vec![
+            followers[0].clone(),
+            followers[1].clone(),
+            "oNotAFollowerOfThisAccount0001".to_owned(),
+        ],
+    };
     let report = wxopen::service::send::send_inline(&env.app, APPID, send, "metrics-seed")
         .await
         .expect("sent");
-    let statuses: Vec<&str> = report.results.iter().map(|r| r.status.as_str()).collect();
+    let statuses: Vec<String> = report
+        .results
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r.status)
+                .expect("a status")
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(statuses, vec!["sent", "sent", "failed"]);
     let sends = |outcome: &str| -> Vec<f64> {
         captured()

@@ -18,8 +18,9 @@
 //!   an expired lease produces no stream record.
 
 use crate::app::App;
+use crate::domain::RecipientStatus;
 use crate::service::delivery::{classify_token, client_msg_id, Batch, Delivery, StopReason};
-use crate::service::send::{recipient_result, status};
+use crate::service::send::recipient_result;
 use crate::store::{
     CheckpointOutcome, Chunk, ChunkRef, ChunkState, ClaimOutcome, Job, JobState, RecipientResult,
     StoreError,
@@ -133,21 +134,23 @@ pub async fn run_chunk_in(
     let run = ChunkRun::new(app, chunk, owner, claimed, slot);
     let job = app.store.get_job(&chunk.job_id, now).await?;
     let Some(job) = job else {
-        return run
-            .finish_stopped(&StopReason::JobStopped("job_missing".into()))
-            .await;
+        return run.finish_stopped(&StopReason::JobMissing).await;
     };
     if job.state == JobState::Stopped {
-        let reason = job.stop_reason.unwrap_or_else(|| "stopped".to_owned());
-        return run.finish_stopped(&StopReason::JobStopped(reason)).await;
+        let reason = job
+            .stop_reason
+            .unwrap_or_else(|| StopReason::Other("stopped".into()));
+        return run
+            .finish_stopped(&StopReason::JobStopped(Box::new(reason)))
+            .await;
     }
     let message: TemplateMessage = match serde_json::from_str(&job.payload) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(job = %job.id, error = %e, "job payload is not a template message");
-            let reason = StopReason::JobStopped("invalid_job".into());
+            let reason = StopReason::InvalidJob;
             app.store
-                .set_job_state(&job.id, JobState::Stopped, Some("invalid_job"))
+                .set_job_state(&job.id, JobState::Stopped, Some(&reason))
                 .await?;
             return run.finish_stopped(&reason).await;
         }
@@ -158,7 +161,7 @@ pub async fn run_chunk_in(
             return match classify_token(&e) {
                 Delivery::Stop(reason) => {
                     app.store
-                        .set_job_state(&job.id, JobState::Stopped, Some(&reason.to_string()))
+                        .set_job_state(&job.id, JobState::Stopped, Some(&reason))
                         .await?;
                     run.finish_stopped(&reason).await
                 }
@@ -225,7 +228,7 @@ impl<'a> ChunkRun<'a> {
             .filter(
                 |o| match self.position.get(*o).and_then(|&i| self.results.get(i)) {
                     None => true,
-                    Some(r) => r.status == status::UNKNOWN,
+                    Some(r) => r.status == RecipientStatus::Unknown,
                 },
             )
             .cloned()
@@ -318,7 +321,7 @@ impl<'a> ChunkRun<'a> {
             if !matches!(reason, StopReason::JobStopped(_)) {
                 self.app
                     .store
-                    .set_job_state(&job.id, JobState::Stopped, Some(&reason.to_string()))
+                    .set_job_state(&job.id, JobState::Stopped, Some(&reason))
                     .await?;
             }
             return self.finish_stopped(&reason).await;
@@ -375,9 +378,10 @@ impl<'a> ChunkRun<'a> {
                 Progress::LostLease
             }
             Saved::Kept(Some(job)) if job.state == JobState::Stopped => {
-                batch.stop(StopReason::JobStopped(
-                    job.stop_reason.unwrap_or_else(|| "stopped".into()),
-                ));
+                batch.stop(StopReason::JobStopped(Box::new(
+                    job.stop_reason
+                        .unwrap_or_else(|| StopReason::Other("stopped".into())),
+                )));
                 Progress::Continue
             }
             Saved::Kept(_) => Progress::Continue,
@@ -436,12 +440,12 @@ impl<'a> ChunkRun<'a> {
         if saved == CheckpointOutcome::LostLease {
             return Ok(ChunkRunOutcome::LostLease);
         }
-        let count = |s: &str| self.results.iter().filter(|r| r.status == s).count();
+        let count = |s: RecipientStatus| self.results.iter().filter(|r| r.status == s).count();
         Ok(ChunkRunOutcome::Done {
-            sent: count(status::SENT),
-            failed: count(status::FAILED),
-            unknown: count(status::UNKNOWN),
-            unsent: count(status::UNSENT),
+            sent: count(RecipientStatus::Sent),
+            failed: count(RecipientStatus::Failed),
+            unknown: count(RecipientStatus::Unknown),
+            unsent: count(RecipientStatus::Unsent),
         })
     }
 }

@@ -22,6 +22,7 @@ pub use table::{
 /// The attribute holding a token's expiry (never `expires_at`, the TTL attribute).
 pub const TOKEN_EXPIRES_AT_ATTRIBUTE: &str = items::attr::TOKEN_EXPIRES_AT;
 
+use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::store::{
     ApiKey, AuthorizationGrant, Authorizer, AuthorizerProfile, AuthorizerStatus, CheckpointOutcome,
@@ -1341,12 +1342,12 @@ impl StateStore for DynamoStore {
         &self,
         id: &str,
         state: JobState,
-        stop_reason: Option<&str>,
+        stop_reason: Option<&StopReason>,
     ) -> StoreResult<()> {
         let mut values = Values::new().with(":state", s(items::job_state_str(state)));
         let update = match stop_reason {
             Some(reason) => {
-                values = values.with(":reason", s(reason));
+                values = values.with(":reason", s(reason.to_string()));
                 "SET #state = :state, #stop_reason = :reason"
             }
             None => "SET #state = :state REMOVE #stop_reason",

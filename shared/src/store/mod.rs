@@ -11,6 +11,7 @@ mod model;
 
 pub use model::*;
 
+use crate::domain::StopReason;
 use crate::secret::Secret;
 use async_trait::async_trait;
 
@@ -244,7 +245,7 @@ pub trait StateStore: Send + Sync + 'static {
         &self,
         id: &str,
         state: JobState,
-        stop_reason: Option<&str>,
+        stop_reason: Option<&StopReason>,
     ) -> StoreResult<()>;
     /// Pending chunks whose lease is free at `now` (for the in-process worker and crash recovery).
     async fn claimable_chunks(&self, now: u64, limit: u32) -> StoreResult<Vec<ChunkRef>>;

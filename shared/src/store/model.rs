@@ -1,6 +1,7 @@
 //! The records of design.md §4, as plain structs shared by every backend.
 //! Times are unix seconds; callers pass `now` so tests can move time without sleeping.
 
+use crate::domain::{RecipientStatus, StopReason};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ impl TokenState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorizerStatus {
     Active,
@@ -179,7 +180,7 @@ pub struct ApiKey {
     pub revoked: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Queued,
@@ -187,6 +188,23 @@ pub enum JobState {
     Done,
     /// Stopped early: quota spent, authorizer revoked, …; `Job::stop_reason` says why.
     Stopped,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A tracked template-message job.
@@ -202,7 +220,8 @@ pub struct Job {
     pub total: u32,
     pub chunk_count: u32,
     pub state: JobState,
-    pub stop_reason: Option<String>,
+    /// Stored as its text form (`code` or `code:errcode`).
+    pub stop_reason: Option<StopReason>,
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -219,8 +238,7 @@ pub enum ChunkState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientResult {
     pub openid: String,
-    /// `sent`, `failed`, `unknown` (timed out after sending), `unsent` (job stopped).
-    pub status: String,
+    pub status: RecipientStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msgid: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@
 mod rows;
 mod schema;
 
+use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::store::{
     ApiKey, AuthorizationGrant, Authorizer, AuthorizerProfile, CheckpointOutcome, Chunk, ChunkRef,
@@ -861,10 +862,10 @@ impl StateStore for SqliteStore {
         &self,
         id: &str,
         state: JobState,
-        stop_reason: Option<&str>,
+        stop_reason: Option<&StopReason>,
     ) -> StoreResult<()> {
         let id = id.to_owned();
-        let stop_reason = stop_reason.map(str::to_owned);
+        let stop_reason = stop_reason.map(StopReason::to_string);
         self.write("set_job_state", move |tx, cappid| {
             tx.prepare_cached(
                 "UPDATE job SET state = ?3, stop_reason = ?4 WHERE cappid = ?1 AND id = ?2",
@@ -1276,7 +1277,7 @@ fn insert_job(
         job.total,
         job.chunk_count,
         rows::job_state_str(job.state),
-        job.stop_reason,
+        job.stop_reason.as_ref().map(StopReason::to_string),
         int(job.created_at),
         int(job.expires_at)
     ])?;

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use wxopen::domain::{RecipientStatus, StopReason};
 use wxopen::secret::Secret;
 use wxopen::store::{
     ApiKey, AuthorizationGrant, AuthorizerProfile, AuthorizerStatus, CheckpointOutcome, Chunk,
@@ -192,7 +193,7 @@ async fn stored_job(store: &Store, id: &str, n: u32) -> Vec<ChunkRef> {
 fn sent(openid: &str, msgid: u64) -> RecipientResult {
     RecipientResult {
         openid: openid.into(),
-        status: "sent".into(),
+        status: RecipientStatus::Sent,
         msgid: Some(msgid),
         errcode: None,
     }
@@ -1264,15 +1265,15 @@ pub async fn job_created_with_chunks_and_state_updated(store: Store) {
     store.create_job(&job("J1", 3), &chunks).await.unwrap();
     assert_eq!(store.get_job("J1", NOW).await.unwrap(), Some(job("J1", 3)));
     assert_eq!(store.list_chunks("J1").await.unwrap(), chunks);
+    let reason = StopReason::InvalidTemplate {
+        errcode: Some(40037),
+    };
     store
-        .set_job_state("J1", JobState::Stopped, Some("quota_exhausted"))
+        .set_job_state("J1", JobState::Stopped, Some(&reason))
         .await
         .unwrap();
     let j = store.get_job("J1", NOW).await.unwrap().unwrap();
-    assert_eq!(
-        (j.state, j.stop_reason.as_deref()),
-        (JobState::Stopped, Some("quota_exhausted"))
-    );
+    assert_eq!((j.state, j.stop_reason), (JobState::Stopped, Some(reason)));
     assert_eq!(store.get_job("J2", NOW).await.unwrap(), None);
     assert!(store.list_chunks("J2").await.unwrap().is_empty());
 }
@@ -1392,7 +1393,7 @@ pub async fn finish_stopped_keeps_results_and_frees_lease(store: Store) {
         sent("openid-0-a", 1),
         RecipientResult {
             openid: "openid-0-b".into(),
-            status: "unsent".into(),
+            status: RecipientStatus::Unsent,
             msgid: None,
             errcode: Some(45009),
         },

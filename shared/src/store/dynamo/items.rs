@@ -3,6 +3,7 @@
 
 use super::keys::Keys;
 use super::table::{KIND_ATTRIBUTE, TABLE_KEY_PK, TABLE_KEY_SK, TTL_ATTRIBUTE};
+use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::store::{
     ApiKey, Authorizer, AuthorizerProfile, AuthorizerStatus, Chunk, ChunkState, FinishEvent,
@@ -500,7 +501,11 @@ pub(crate) fn job_to_item(keys: &Keys, job: &Job) -> Item {
     item.insert(attr::TOTAL.into(), n(job.total));
     item.insert(attr::CHUNK_COUNT.into(), n(job.chunk_count));
     item.insert(attr::STATE.into(), s(job_state_str(job.state)));
-    put_opt(&mut item, attr::STOP_REASON, job.stop_reason.as_ref());
+    put_opt(
+        &mut item,
+        attr::STOP_REASON,
+        job.stop_reason.as_ref().map(StopReason::to_string).as_ref(),
+    );
     item.insert(attr::CREATED_AT.into(), n(job.created_at));
     item.insert(TTL_ATTRIBUTE.into(), n(job.expires_at));
     item
@@ -517,7 +522,9 @@ pub(crate) fn job_from_item(item: &Item) -> StoreResult<Job> {
         total: r.u32(attr::TOTAL)?,
         chunk_count: r.u32(attr::CHUNK_COUNT)?,
         state: r.parsed(attr::STATE, parse_job_state)?,
-        stop_reason: r.opt_string(attr::STOP_REASON)?,
+        stop_reason: r
+            .opt_string(attr::STOP_REASON)?
+            .map(|s| StopReason::parse(&s)),
         created_at: r.u64(attr::CREATED_AT)?,
         expires_at: r.u64(TTL_ATTRIBUTE)?,
     })

@@ -2,6 +2,7 @@
 //! status, bad JSON, a negative time) is `StoreError::Corrupt`, naming the
 //! record and column but never the value (it may be a token).
 
+use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::store::{
     ApiKey, Authorizer, AuthorizerProfile, AuthorizerStatus, Chunk, ChunkState, FinishEvent,
@@ -215,7 +216,7 @@ pub(super) fn job(row: &Row<'_>) -> StoreResult<Job> {
         total: c.u32("total")?,
         chunk_count: c.u32("chunk_count")?,
         state: c.status("state", parse_job_state)?,
-        stop_reason: c.opt_text("stop_reason")?,
+        stop_reason: c.opt_text("stop_reason")?.map(|s| StopReason::parse(&s)),
         created_at: c.uint("created_at")?,
         expires_at: c.uint("expires_at")?,
     })

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod authorize;
 pub mod callback;
 pub mod error;
+pub mod limits;
 
 pub use error::ApiError;
 
@@ -175,6 +176,9 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         }
         Err(_) => return ApiError::not_found("no such route").into_response(),
     };
+    if let Err(too_large) = limits::check_body(route.handler, req.body().len()) {
+        return too_large.into_response();
+    }
     let result = match route.handler {
         ComponentUrlCheck => callback::component_url_check(app, req).await,
         ComponentEvents => callback::component_events(app, req).await,

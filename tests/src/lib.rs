@@ -1,6 +1,6 @@
 //! The end-to-end test environment: the WeChat simulator and the whole wxopen
 //! app (every route, served by the same `wxopen::http` handlers the Lambdas
-//! use) on real loopback listeners, with a real store — SQLite in a temp dir or
+//! use, behind `wxopen serve`'s listener) on real loopback listeners, with a real store — SQLite in a temp dir or
 //! DynamoDB on the moto server that `scripts/test` starts.
 //!
 //! One virtual clock rules both worlds: wxopen reads the simulator's clock, so
@@ -13,6 +13,7 @@ use std::time::Duration;
 use wxopen::app::App;
 use wxopen::clock::Clock;
 use wxopen::config::{Config, StoreSpec};
+use wxopen::local::ServeLimits;
 use wxopen::store::StateStore;
 use wxopen::wechat::{RetryPolicy, WechatConfig};
 use wxopen_sim::{SimConfig, SimHandle, Simulator};
@@ -62,6 +63,8 @@ pub struct EnvOptions {
     pub settings: Vec<(String, String)>,
     /// WeChat client timeout (short, so fault tests are quick).
     pub wechat_timeout: Duration,
+    /// The listener's connection cap and timeouts.
+    pub serve_limits: ServeLimits,
 }
 
 impl EnvOptions {
@@ -71,6 +74,7 @@ impl EnvOptions {
             sim: test_sim_config(),
             settings: Vec::new(),
             wechat_timeout: Duration::from_secs(2),
+            serve_limits: ServeLimits::default(),
         }
     }
 }
@@ -144,10 +148,13 @@ impl TestEnv {
         };
         let app = App::build(config, store, Arc::new(SimClock(sim.clone())), Some(wechat))
             .unwrap_or_else(|e| panic!("app: {e}"));
-        let router = wxopen::local::router(app.clone(), None);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let server = tokio::spawn(wxopen::local::serve(
+            listener,
+            app.clone(),
+            None,
+            opts.serve_limits,
+            std::future::pending(),
+        ));
         sim.set_push_urls(
             format!("{url}/wechat/component/events"),
             format!("{url}/wechat/authorizers/$APPID$/events"),

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send a body, plus one per 64 KiB of it.
     #[arg(long, value_name = "SECS", default_value_t = ServeLimits::default().body_grace.as_secs())]
     pub body_timeout: u64,
+    /// MiB of request bodies over 64 KiB held at once; more are answered 503.
+    #[arg(long, value_name = "MIB", default_value_t = ServeLimits::default().large_body_memory >> 20)]
+    pub body_memory: usize,
 }
 
 impl ServeArgs {
@@ -49,6 +52,7 @@ impl ServeArgs {
             max_connections: self.max_connections,
             header_timeout: Duration::from_secs(self.header_timeout),
             body_grace: Duration::from_secs(self.body_timeout),
+            large_body_memory: self.body_memory.saturating_mul(1 << 20),
             ..ServeLimits::default()
         }
     }

@@ -5,7 +5,9 @@
 //!
 //! - A body is read only up to its route's limit ([`http::limits`]); a declared
 //!   length over it is refused before a byte is read, and a route that needs an
-//!   API key reads no more than 64 KiB before the key checks out.
+//!   API key reads no more than 64 KiB before the key checks out. Bodies over
+//!   64 KiB share a memory budget (`large_body_memory`); one that does not fit
+//!   is answered 503 with Retry-After.
 //! - A request head must arrive within `header_timeout` (which also closes idle
 //!   keep-alive connections); a body within `body_grace` plus one second per
 //!   `body_min_rate` bytes; at most `max_connections` are open at once (the rest
@@ -30,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 /// How long the rest of a refused body is read and dropped, at most, and the
@@ -54,6 +56,10 @@ pub struct ServeLimits {
     pub body_grace: Duration,
     /// The slowest upload, in bytes per second, that a body is given time for.
     pub body_min_rate: u64,
+    /// Bytes of bodies over 64 KiB (uploads, large JSON) held at once, each
+    /// counted at its declared length (its route's limit when chunked) until
+    /// its handler is done; a body that does not fit is answered 503.
+    pub large_body_memory: usize,
 }
 
 impl Default for ServeLimits {
@@ -63,6 +69,7 @@ impl Default for ServeLimits {
             header_timeout: Duration::from_secs(10),
             body_grace: Duration::from_secs(10),
             body_min_rate: 64 * 1024,
+            large_body_memory: 48 * 1024 * 1024,
         }
     }
 }
@@ -154,6 +161,8 @@ struct Dispatcher {
     only: Option<Function>,
     limits: ServeLimits,
     handlers: TaskTracker,
+    /// One permit per byte of [`ServeLimits::large_body_memory`].
+    large_bodies: Arc<Semaphore>,
 }
 
 impl Dispatcher {
@@ -163,6 +172,9 @@ impl Dispatcher {
             only,
             limits,
             handlers: TaskTracker::new(),
+            large_bodies: Arc::new(Semaphore::new(
+                limits.large_body_memory.min(Semaphore::MAX_PERMITS),
+            )),
         }
     }
 
@@ -177,7 +189,7 @@ impl Dispatcher {
             // `handle` answers 404 or 405 itself, without the body.
             Err(_) => {
                 let resp = self
-                    .run(http::Request::from_parts(parts, Bytes::new()))
+                    .run(http::Request::from_parts(parts, Bytes::new()), None)
                     .await;
                 return unread(resp, body);
             }
@@ -200,6 +212,10 @@ impl Dispatcher {
                 return unread(refused.into_response(), body);
             }
         }
+        let held = match self.reserve(expected) {
+            Ok(held) => held,
+            Err(busy) => return unread(busy.into_response(), body),
+        };
         let deadline = self.limits.body_timeout(expected as u64);
         let read = tokio::time::timeout(deadline, Limited::new(&mut body, limit).collect()).await;
         let bytes = match read {
@@ -227,16 +243,41 @@ impl Dispatcher {
                 )
             }
         };
-        self.run(http::Request::from_parts(parts, bytes)).await
+        self.run(http::Request::from_parts(parts, bytes), held)
+            .await
+    }
+
+    /// Room for a body of `len` bytes when it is over 64 KiB: the permit is
+    /// held until its handler is done.
+    fn reserve(&self, len: usize) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        if len <= limits::UNAUTHENTICATED_BODY_BYTES {
+            return Ok(None);
+        }
+        let bytes = len.min(self.limits.large_body_memory);
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        match self.large_bodies.clone().try_acquire_many_owned(bytes) {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                let mut busy = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_busy",
+                    "too many large request bodies are being received at once; retry shortly",
+                );
+                busy.retry_after = Some(1);
+                Err(busy)
+            }
+        }
     }
 
     /// Runs `handle` as a task of its own, so that dropping this future (the
     /// client went away) leaves the handler running to its end.
-    async fn run(&self, req: http::Request) -> http::Response {
+    async fn run(&self, req: http::Request, held: Option<OwnedSemaphorePermit>) -> http::Response {
         let (app, only) = (self.app.clone(), self.only);
-        let task = self
-            .handlers
-            .spawn(async move { http::handle(&app, only, req).await });
+        let task = self.handlers.spawn(async move {
+            let resp = http::handle(&app, only, req).await;
+            drop(held);
+            resp
+        });
         task.await.unwrap_or_else(|error| {
             tracing::error!(%error, "a request handler panicked");
             ApiError::internal().into_response()

@@ -177,6 +177,37 @@ async fn a_client_that_writes_a_whole_oversized_body_before_reading_hears_the_41
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_over_the_memory_budget_are_answered_503_with_retry_after() {
+    // Given room for 1 MiB of large bodies
+    let mut opts = options(Backend::Sqlite, 0, &[]);
+    opts.serve_limits.large_body_memory = 1 << 20;
+    let api = Api::start_with(opts).await;
+    let auth = format!("Bearer {}", api.key);
+    let media = format!("/v1/authorizers/{APPID}/media");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "multipart/form-data; boundary=b"),
+        ("expect", "100-continue"),
+    ];
+    // and a client given the go-ahead for a 1 MiB upload (its room reserved)
+    let mut first = Raw::open(&api.env).await;
+    first
+        .send_head("POST", &media, &headers, Some(1 << 20))
+        .await;
+    assert_eq!(first.answer().await.status, 100);
+    // When a second client announces a 100 KiB upload
+    let mut second = Raw::open(&api.env).await;
+    second
+        .send_head("POST", &media, &headers, Some(100 << 10))
+        .await;
+    // Then it is told to come back shortly
+    let answer = second.answer().await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert_eq!(answer.header("connection"), Some("close"));
+}
+
 fn env_options(limits: ServeLimits) -> EnvOptions {
     let mut opts = EnvOptions::new(Backend::Sqlite);
     opts.serve_limits = limits;

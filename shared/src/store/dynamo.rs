@@ -6,12 +6,14 @@
 //! check `expires_at` themselves because DynamoDB deletes expired items late
 //! (and moto never does).
 
+mod client;
 mod error;
 mod items;
 mod keys;
 mod requests;
 mod table;
 
+pub use client::client_config;
 pub use error::DynamoFailure;
 pub use requests::RequestCounts;
 pub use table::{
@@ -77,10 +79,12 @@ impl DynamoStore {
     }
 
     /// A store using the AWS default configuration (credentials, region, and
-    /// the `AWS_ENDPOINT_URL_DYNAMODB` endpoint override when set).
+    /// the `AWS_ENDPOINT_URL_DYNAMODB` endpoint override when set) with
+    /// wxopen's retry and timeout settings ([`client_config`]).
     pub async fn from_env(table: &str, component_appid: &str) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), table, component_appid)
+        let client = Client::from_conf(client_config(&config).build());
+        Self::new(client, table, component_appid)
     }
 
     /// The DynamoDB client.

@@ -65,6 +65,9 @@ pub struct EnvOptions {
     pub wechat_timeout: Duration,
     /// The listener's connection cap and timeouts.
     pub serve_limits: ServeLimits,
+    /// Where the DynamoDB store sends its requests (a fault proxy) instead of
+    /// `AWS_ENDPOINT_URL_DYNAMODB`; the table is created there directly.
+    pub dynamo_endpoint: Option<String>,
 }
 
 impl EnvOptions {
@@ -75,6 +78,7 @@ impl EnvOptions {
             settings: Vec::new(),
             wechat_timeout: Duration::from_secs(2),
             serve_limits: ServeLimits::default(),
+            dynamo_endpoint: None,
         }
     }
 }
@@ -135,7 +139,7 @@ impl TestEnv {
         .collect();
         settings.extend(opts.settings);
         let config = Config::from_map(&settings).unwrap_or_else(|e| panic!("{e}"));
-        let store = open_store(&config).await;
+        let store = open_store_via(&config, opts.dynamo_endpoint.as_deref()).await;
         let wechat = WechatConfig {
             base_url: sim.base_url(),
             timeout: opts.wechat_timeout,
@@ -182,6 +186,11 @@ impl TestEnv {
 
 /// Opens the configured store; for DynamoDB creates a fresh table on moto.
 pub async fn open_store(config: &Config) -> Arc<dyn StateStore> {
+    open_store_via(config, None).await
+}
+
+/// [`open_store`], with a DynamoDB store reaching the table through `dynamo_endpoint` when given.
+async fn open_store_via(config: &Config, dynamo_endpoint: Option<&str>) -> Arc<dyn StateStore> {
     match &config.store {
         StoreSpec::Sqlite(path) => Arc::new(
             wxopen::store::sqlite::SqliteStore::open(path, &config.component_appid)
@@ -199,7 +208,12 @@ pub async fn open_store(config: &Config) -> Arc<dyn StateStore> {
             wxopen::store::dynamo::create_table(store.client(), table)
                 .await
                 .unwrap_or_else(|e| panic!("create_table: {e}"));
-            Arc::new(store)
+            match dynamo_endpoint {
+                Some(endpoint) => Arc::new(
+                    dynamo_faults::store_via(endpoint, table, &config.component_appid).await,
+                ),
+                None => Arc::new(store),
+            }
         }
     }
 }
@@ -389,6 +403,7 @@ impl TestEnv {
     }
 }
 
+pub mod dynamo_faults;
 pub mod lambda_runtime;
 
 /// Runs a scenario `async fn name(backend: Backend)` once per backend, as two

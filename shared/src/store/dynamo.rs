@@ -513,7 +513,13 @@ impl DynamoStore {
             Ok(_) => Ok(LeaseOutcome::Acquired),
             Err(WriteError::ConditionFailed(Some(old))) => {
                 let token = items::token_state_from_item("token", &old)?;
-                if token.version != expected_version {
+                // Our own write, whose answer was lost: the SDK sent it again
+                // and the lease it took refused the repeat (owners are unique).
+                let ours =
+                    token.lease_owner.as_deref() == Some(owner) && token.lease_until == lease_until;
+                if ours {
+                    Ok(LeaseOutcome::Acquired)
+                } else if token.version != expected_version {
                     Ok(LeaseOutcome::VersionChanged)
                 } else {
                     Ok(LeaseOutcome::Held)

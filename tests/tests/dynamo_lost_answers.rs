@@ -1,0 +1,49 @@
+//! The DynamoDB store when a conditional write's answer is lost: DynamoDB did
+//! the write, the answer never arrived, and the SDK sent the write again,
+//! which now fails its own condition. Each such write must be recognised as
+//! the caller's own, not taken for someone else's (a held lease, a claimed
+//! chunk, an idempotency key "in progress", a job id taken, a push seen).
+
+use wxopen::store::dynamo::DynamoStore;
+use wxopen::store::{LeaseOutcome, StateStore};
+use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
+use wxopen_tests::unique_table_name;
+
+const APPID: &str = "wxcomponent00001";
+const NOW: u64 = 1_700_000_000;
+
+/// A fresh table on moto, and a store reaching it through a fault proxy.
+async fn store_behind_proxy() -> (DynamoStore, FaultProxy) {
+    let moto = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("these tests need moto_server: run scripts/test, or set AWS_ENDPOINT_URL_DYNAMODB")
+    });
+    let table = unique_table_name();
+    let direct = DynamoStore::from_env(&table, APPID).await;
+    wxopen::store::dynamo::create_table(direct.client(), &table)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&moto).await;
+    (store_via(&proxy.url(), &table, APPID).await, proxy)
+}
+
+#[tokio::test]
+async fn a_token_lease_whose_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    // When the lease write's answer is lost
+    proxy.fail_next("UpdateItem", DynamoFault::ServerErrorAfter);
+    let outcome = store
+        .acquire_component_lease("owner-a", 0, NOW, NOW + 15)
+        .await
+        .unwrap();
+    // Then the lease is ours, not "held by another"
+    assert_eq!(outcome, LeaseOutcome::Acquired);
+    assert_eq!(proxy.counts().total_faults(), 1);
+    // and someone else still finds it held
+    assert_eq!(
+        store
+            .acquire_component_lease("owner-b", 0, NOW, NOW + 15)
+            .await
+            .unwrap(),
+        LeaseOutcome::Held
+    );
+}

@@ -5,7 +5,9 @@
 //! chunk, an idempotency key "in progress", a job id taken, a push seen).
 
 use wxopen::store::dynamo::DynamoStore;
-use wxopen::store::{LeaseOutcome, StateStore};
+use wxopen::store::{
+    Chunk, ChunkRef, ChunkState, ClaimOutcome, Job, JobState, LeaseOutcome, StateStore,
+};
 use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
 use wxopen_tests::unique_table_name;
 
@@ -24,6 +26,37 @@ async fn store_behind_proxy() -> (DynamoStore, FaultProxy) {
         .unwrap();
     let proxy = FaultProxy::start(&moto).await;
     (store_via(&proxy.url(), &table, APPID).await, proxy)
+}
+
+fn job(id: &str, chunks: u32) -> (Job, Vec<Chunk>) {
+    let job = Job {
+        id: id.into(),
+        appid: "wxauthorizer01".into(),
+        tenant: "acme".into(),
+        kind: "template".into(),
+        payload: r#"{"template_id":"tpl"}"#.into(),
+        total: chunks,
+        chunk_count: chunks,
+        state: JobState::Queued,
+        stop_reason: None,
+        created_at: NOW,
+        expires_at: NOW + 86_400,
+    };
+    let chunks = (0..chunks)
+        .map(|index| Chunk {
+            job_id: id.into(),
+            index,
+            appid: "wxauthorizer01".into(),
+            recipients: vec![format!("openid-{index}")],
+            results: Vec::new(),
+            state: ChunkState::Pending,
+            lease_owner: None,
+            lease_until: 0,
+            attempts: 0,
+            expires_at: NOW + 86_400,
+        })
+        .collect();
+    (job, chunks)
 }
 
 #[tokio::test]
@@ -46,4 +79,37 @@ async fn a_token_lease_whose_answer_was_lost_is_still_ours() {
             .unwrap(),
         LeaseOutcome::Held
     );
+}
+
+#[tokio::test]
+async fn a_chunk_claim_whose_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    let (job, chunks) = job("job-claim", 1);
+    store.create_job(&job, &chunks).await.unwrap();
+    let chunk = ChunkRef {
+        job_id: job.id.clone(),
+        index: 0,
+    };
+    // When the claim's answer is lost
+    proxy.fail_next("UpdateItem", DynamoFault::ResetAfter);
+    let outcome = store
+        .claim_chunk(&chunk, "worker-a", NOW, NOW + 60)
+        .await
+        .unwrap();
+    // Then the chunk is claimed by us, once
+    match outcome {
+        ClaimOutcome::Claimed(claimed) => {
+            assert_eq!(claimed.lease_owner.as_deref(), Some("worker-a"));
+            assert_eq!(claimed.attempts, 1);
+        }
+        other => panic!("expected the claim to be ours, got {other:?}"),
+    }
+    // and another worker finds it held
+    assert!(matches!(
+        store
+            .claim_chunk(&chunk, "worker-b", NOW, NOW + 60)
+            .await
+            .unwrap(),
+        ClaimOutcome::Held
+    ));
 }

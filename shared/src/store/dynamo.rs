@@ -1420,7 +1420,12 @@ impl StateStore for DynamoStore {
                     return Ok(ClaimOutcome::NotFound);
                 }
                 let current = items::chunk_from_item(&old)?;
-                Ok(if current.state == ChunkState::Pending {
+                // Our own claim, whose answer was lost and whose repeat the new lease refused.
+                let ours = current.lease_owner.as_deref() == Some(owner)
+                    && current.lease_until == lease_until;
+                Ok(if current.state == ChunkState::Pending && ours {
+                    ClaimOutcome::Claimed(current)
+                } else if current.state == ChunkState::Pending {
                     ClaimOutcome::Held
                 } else {
                     ClaimOutcome::Finished

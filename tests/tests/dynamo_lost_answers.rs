@@ -6,7 +6,8 @@
 
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
-    Chunk, ChunkRef, ChunkState, ClaimOutcome, Job, JobState, LeaseOutcome, StateStore,
+    Chunk, ChunkRef, ChunkState, ClaimOutcome, IdempotencyOutcome, IdempotencyRecord, Job,
+    JobState, LeaseOutcome, StateStore,
 };
 use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
 use wxopen_tests::unique_table_name;
@@ -111,5 +112,26 @@ async fn a_chunk_claim_whose_answer_was_lost_is_still_ours() {
             .await
             .unwrap(),
         ClaimOutcome::Held
+    ));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_whose_insert_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    let record = IdempotencyRecord {
+        key_hash: "key-1".into(),
+        request_hash: "request-1".into(),
+        response: None,
+        expires_at: NOW + 86_400,
+    };
+    // When the insert's answer is lost
+    proxy.fail_next("PutItem", DynamoFault::ServerErrorAfter);
+    let outcome = store.insert_idempotency(&record, NOW).await.unwrap();
+    // Then the key is ours to carry out, not "in progress" elsewhere
+    assert_eq!(outcome, IdempotencyOutcome::Inserted);
+    // and the same key again is an existing record
+    assert!(matches!(
+        store.insert_idempotency(&record, NOW).await.unwrap(),
+        IdempotencyOutcome::Existing(_)
     ));
 }

@@ -1502,13 +1502,17 @@ impl StateStore for DynamoStore {
         record: &IdempotencyRecord,
         now: u64,
     ) -> StoreResult<IdempotencyOutcome> {
-        let item = items::idempotency_to_item(&self.keys, record);
+        let mut item = items::idempotency_to_item(&self.keys, record);
+        let write_id = stamp_write_id(&mut item);
         let condition = "attribute_not_exists(#pk) OR #expires_at <= :now";
         match self
             .put(item, Some(condition), Values::new().with(":now", n(now)))
             .await
         {
             Ok(()) => Ok(IdempotencyOutcome::Inserted),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => {
+                Ok(IdempotencyOutcome::Inserted)
+            }
             Err(WriteError::ConditionFailed(Some(old))) => {
                 items::idempotency_from_item(&old).map(IdempotencyOutcome::Existing)
             }
@@ -1607,6 +1611,25 @@ impl StateStore for DynamoStore {
             Err(WriteError::Store(e)) => Err(e),
         }
     }
+}
+
+/// Attribute holding a random id that a conditional insert writes, so that
+/// when its answer is lost and the SDK sends it again, the repeat's failed
+/// condition shows the item as this very write's.
+const WRITE_ID_ATTRIBUTE: &str = "write_id";
+
+/// Puts a fresh write id on `item`; returns it.
+fn stamp_write_id(item: &mut Item) -> String {
+    let write_id = uuid::Uuid::new_v4().to_string();
+    item.insert(WRITE_ID_ATTRIBUTE.to_owned(), s(write_id.clone()));
+    write_id
+}
+
+/// Whether `old` (the item a write's condition failed on) is that write's own.
+fn written_by(old: &Item, write_id: &str) -> bool {
+    old.get(WRITE_ID_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|id| id == write_id)
 }
 
 fn into_store_error(e: WriteError) -> StoreError {

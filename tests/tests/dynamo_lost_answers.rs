@@ -135,3 +135,19 @@ async fn an_idempotency_key_whose_insert_answer_was_lost_is_still_ours() {
         IdempotencyOutcome::Existing(_)
     ));
 }
+
+#[tokio::test]
+async fn a_job_whose_create_answer_was_lost_is_created_once() {
+    let (store, proxy) = store_behind_proxy().await;
+    let (job, chunks) = job("job-create", 3);
+    // When the transaction's answer is lost
+    proxy.fail_next("TransactWriteItems", DynamoFault::ServerErrorAfter);
+    let created = store.create_job(&job, &chunks).await;
+    // Then the job is created, once, with its chunks
+    assert!(created.is_ok(), "{created:?}");
+    assert_eq!(
+        store.get_job(&job.id, NOW).await.unwrap(),
+        Some(job.clone())
+    );
+    assert_eq!(store.list_chunks(&job.id).await.unwrap().len(), 3);
+}

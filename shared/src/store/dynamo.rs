@@ -1302,6 +1302,14 @@ impl StateStore for DynamoStore {
                         .iter()
                         .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
                 {
+                    // This very job already stored is an attempt whose answer
+                    // was lost before the SDK sent it again (the transaction
+                    // wrote its chunks with it).
+                    if let Some(item) = self.get(self.keys.job(&job.id), keys::SK_JOB).await? {
+                        if items::job_from_item(&item)? == *job {
+                            return Ok(());
+                        }
+                    }
                     Err(StoreError::Invalid(
                         "a job with this id already exists".to_owned(),
                     ))

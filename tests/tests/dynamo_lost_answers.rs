@@ -151,3 +151,21 @@ async fn a_job_whose_create_answer_was_lost_is_created_once() {
     );
     assert_eq!(store.list_chunks(&job.id).await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_push_whose_seen_mark_answer_was_lost_is_still_the_first() {
+    let (store, proxy) = store_behind_proxy().await;
+    // When marking a push seen loses its answer
+    proxy.fail_next("PutItem", DynamoFault::ResetAfter);
+    let first = store
+        .mark_push_seen("push-1", NOW, NOW + 3600)
+        .await
+        .unwrap();
+    // Then it is still the first sighting (the push is handled, not dropped)
+    assert!(first);
+    // and WeChat's retry of it is a repeat
+    assert!(!store
+        .mark_push_seen("push-1", NOW, NOW + 3600)
+        .await
+        .unwrap());
+}

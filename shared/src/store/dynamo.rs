@@ -1608,13 +1608,15 @@ impl StateStore for DynamoStore {
     }
 
     async fn mark_push_seen(&self, push_key: &str, now: u64, expires_at: u64) -> StoreResult<bool> {
-        let item = items::seen_to_item(&self.keys, push_key, expires_at);
+        let mut item = items::seen_to_item(&self.keys, push_key, expires_at);
+        let write_id = stamp_write_id(&mut item);
         let condition = "attribute_not_exists(#pk) OR #expires_at <= :now";
         match self
             .put(item, Some(condition), Values::new().with(":now", n(now)))
             .await
         {
             Ok(()) => Ok(true),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => Ok(true),
             Err(WriteError::ConditionFailed(_)) => Ok(false),
             Err(WriteError::Store(e)) => Err(e),
         }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::time::Duration;
 use wxopen::store::TenantScope;
 use wxopen::wechat::paths;
-use wxopen_tests::dynamo_faults::{FaultPlan, FaultProxy};
+use wxopen_tests::dynamo_faults::{DynamoFault, FaultPlan, FaultProxy};
 use wxopen_tests::{eventually, Backend};
 
 const FAULTS: FaultPlan = FaultPlan {
@@ -193,4 +193,30 @@ async fn authorizations_under_faults_keep_every_refresh_token() {
             "{appid}: not renewed with its refresh token"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_write_that_fails_every_sdk_attempt_is_retried_and_the_refresh_token_kept() {
+    // Given an authorized account
+    let (api, proxy) = api_behind_proxy(0).await;
+    // When the merchant authorizes again (a new refresh token, its one-time code
+    // exchanged) and the write keeping it fails all of the SDK's attempts
+    for _ in 0..wxopen::store::dynamo::MAX_ATTEMPTS {
+        proxy.fail_next("UpdateItem", DynamoFault::ServerError);
+    }
+    let code = api.env.sim.authorize(APPID, &[1, 2, 3]).await.unwrap();
+    assert!(code.push.delivered, "{:?}", code.push);
+    assert_eq!(
+        proxy.counts().faults.get("ServerError"),
+        Some(&u64::from(wxopen::store::dynamo::MAX_ATTEMPTS))
+    );
+    // Then the new refresh token is stored: it renews the access token
+    api.env.sim.advance(NEARLY_EXPIRED);
+    api.env.deliver_ticket().await;
+    let before = api.env.sim.calls_to(paths::AUTHORIZER_TOKEN).len();
+    api.env.app.tokens.authorizer_token(APPID).await.unwrap();
+    assert_eq!(
+        api.env.sim.calls_to(paths::AUTHORIZER_TOKEN).len(),
+        before + 1
+    );
 }

@@ -13,7 +13,7 @@ mod keys;
 mod requests;
 mod table;
 
-pub use client::client_config;
+pub use client::{client_config, MAX_ATTEMPTS};
 pub use error::DynamoFailure;
 pub use requests::RequestCounts;
 pub use table::{

@@ -562,8 +562,13 @@ mod tests {
             None,
         )
         .unwrap();
-        let router = wxopen::local::router(app.clone(), None);
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        tokio::spawn(wxopen::local::serve(
+            listener,
+            app.clone(),
+            None,
+            wxopen::local::ServeLimits::default(),
+            std::future::pending(),
+        ));
         assert!(sim.push_ticket().await.delivered);
         wxopen::service::refresh::run(&app).await.unwrap();
         Deployed {

@@ -88,14 +88,15 @@ pub async fn first_ticket(app: &App, sim: &SimHandle, our_url: &str) -> wxopen_s
                 .map(|addr| format!("http://{addr}"))
                 .unwrap_or_default();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let router = wxopen::local::router(app.clone(), Some(Function::Callback));
-            let server = tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-            });
+            let server = tokio::spawn(wxopen::local::serve(
+                listener,
+                app.clone(),
+                Some(Function::Callback),
+                wxopen::local::ServeLimits::default(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
             pushes_to(&url);
             let outcome = sim.push_ticket().await;
             let _ = stop.send(());

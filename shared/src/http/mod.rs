@@ -9,6 +9,7 @@ pub(crate) mod auth;
 pub(crate) mod authorize;
 pub(crate) mod callback;
 pub(crate) mod error;
+pub mod limits;
 pub(crate) mod openapi;
 
 pub(crate) use error::ApiError;
@@ -179,6 +180,9 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         }
         Err(_) => return ApiError::not_found("no such route").into_response(),
     };
+    if let Err(too_large) = limits::check_body(route.handler, req.body().len()) {
+        return too_large.into_response();
+    }
     let result = match route.handler {
         ComponentUrlCheck => callback::component_url_check(app, req).await,
         ComponentEvents => callback::component_events(app, req).await,

@@ -103,11 +103,16 @@ mod generator {
         use ErrorCode::*;
         let key: &[ErrorCode] = &[Unauthorized, StoreUnavailable];
         let authorizer: &[ErrorCode] = &[Forbidden, NotFound];
+        // `serve` adds the last three while a body streams in (too slow, cut
+        // off, or over the shared budget for large bodies).
         let json_body: &[ErrorCode] = &[
             InvalidJson,
             InvalidRequest,
             PayloadTooLarge,
             UnsupportedMediaType,
+            RequestTimeout,
+            UnreadableBody,
+            ServerBusy,
         ];
         let idempotency: &[ErrorCode] = &[
             InvalidIdempotencyKey,

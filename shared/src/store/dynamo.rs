@@ -6,12 +6,14 @@
 //! check `expires_at` themselves because DynamoDB deletes expired items late
 //! (and moto never does).
 
+mod client;
 mod error;
 mod items;
 mod keys;
 mod requests;
 mod table;
 
+pub use client::{client_config, MAX_ATTEMPTS};
 pub use error::DynamoFailure;
 pub use requests::RequestCounts;
 pub use table::{
@@ -78,10 +80,12 @@ impl DynamoStore {
     }
 
     /// A store using the AWS default configuration (credentials, region, and
-    /// the `AWS_ENDPOINT_URL_DYNAMODB` endpoint override when set).
+    /// the `AWS_ENDPOINT_URL_DYNAMODB` endpoint override when set) with
+    /// wxopen's retry and timeout settings ([`client_config`]).
     pub async fn from_env(table: &str, component_appid: &str) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), table, component_appid)
+        let client = Client::from_conf(client_config(&config).build());
+        Self::new(client, table, component_appid)
     }
 
     /// The DynamoDB client.
@@ -510,7 +514,13 @@ impl DynamoStore {
             Ok(_) => Ok(LeaseOutcome::Acquired),
             Err(WriteError::ConditionFailed(Some(old))) => {
                 let token = items::token_state_from_item("token", &old)?;
-                if token.version != expected_version {
+                // Our own write, whose answer was lost: the SDK sent it again
+                // and the lease it took refused the repeat (owners are unique).
+                let ours =
+                    token.lease_owner.as_deref() == Some(owner) && token.lease_until == lease_until;
+                if ours {
+                    Ok(LeaseOutcome::Acquired)
+                } else if token.version != expected_version {
                     Ok(LeaseOutcome::VersionChanged)
                 } else {
                     Ok(LeaseOutcome::Held)
@@ -1293,6 +1303,14 @@ impl StateStore for DynamoStore {
                         .iter()
                         .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
                 {
+                    // This very job already stored is an attempt whose answer
+                    // was lost before the SDK sent it again (the transaction
+                    // wrote its chunks with it).
+                    if let Some(item) = self.get(self.keys.job(&job.id), keys::SK_JOB).await? {
+                        if items::job_from_item(&item)? == *job {
+                            return Ok(());
+                        }
+                    }
                     Err(StoreError::Invalid(
                         "a job with this id already exists".to_owned(),
                     ))
@@ -1411,7 +1429,12 @@ impl StateStore for DynamoStore {
                     return Ok(ClaimOutcome::NotFound);
                 }
                 let current = items::chunk_from_item(&old)?;
-                Ok(if current.state == ChunkState::Pending {
+                // Our own claim, whose answer was lost and whose repeat the new lease refused.
+                let ours = current.lease_owner.as_deref() == Some(owner)
+                    && current.lease_until == lease_until;
+                Ok(if current.state == ChunkState::Pending && ours {
+                    ClaimOutcome::Claimed(current)
+                } else if current.state == ChunkState::Pending {
                     ClaimOutcome::Held
                 } else {
                     ClaimOutcome::Finished
@@ -1488,13 +1511,17 @@ impl StateStore for DynamoStore {
         record: &IdempotencyRecord,
         now: u64,
     ) -> StoreResult<IdempotencyOutcome> {
-        let item = items::idempotency_to_item(&self.keys, record);
+        let mut item = items::idempotency_to_item(&self.keys, record);
+        let write_id = stamp_write_id(&mut item);
         let condition = "attribute_not_exists(#pk) OR #expires_at <= :now";
         match self
             .put(item, Some(condition), Values::new().with(":now", n(now)))
             .await
         {
             Ok(()) => Ok(IdempotencyOutcome::Inserted),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => {
+                Ok(IdempotencyOutcome::Inserted)
+            }
             Err(WriteError::ConditionFailed(Some(old))) => {
                 items::idempotency_from_item(&old).map(IdempotencyOutcome::Existing)
             }
@@ -1582,17 +1609,38 @@ impl StateStore for DynamoStore {
     }
 
     async fn mark_push_seen(&self, push_key: &str, now: u64, expires_at: u64) -> StoreResult<bool> {
-        let item = items::seen_to_item(&self.keys, push_key, expires_at);
+        let mut item = items::seen_to_item(&self.keys, push_key, expires_at);
+        let write_id = stamp_write_id(&mut item);
         let condition = "attribute_not_exists(#pk) OR #expires_at <= :now";
         match self
             .put(item, Some(condition), Values::new().with(":now", n(now)))
             .await
         {
             Ok(()) => Ok(true),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => Ok(true),
             Err(WriteError::ConditionFailed(_)) => Ok(false),
             Err(WriteError::Store(e)) => Err(e),
         }
     }
+}
+
+/// Attribute holding a random id that a conditional insert writes, so that
+/// when its answer is lost and the SDK sends it again, the repeat's failed
+/// condition shows the item as this very write's.
+const WRITE_ID_ATTRIBUTE: &str = "write_id";
+
+/// Puts a fresh write id on `item`; returns it.
+fn stamp_write_id(item: &mut Item) -> String {
+    let write_id = uuid::Uuid::new_v4().to_string();
+    item.insert(WRITE_ID_ATTRIBUTE.to_owned(), s(write_id.clone()));
+    write_id
+}
+
+/// Whether `old` (the item a write's condition failed on) is that write's own.
+fn written_by(old: &Item, write_id: &str) -> bool {
+    old.get(WRITE_ID_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|id| id == write_id)
 }
 
 fn into_store_error(e: WriteError) -> StoreError {

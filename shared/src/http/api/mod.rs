@@ -19,6 +19,7 @@ pub(crate) mod requests;
 pub(crate) mod views;
 
 pub(crate) use body::json as read_json;
+pub(crate) use body::MAX_JSON_BYTES;
 
 use super::auth::{authenticate, authenticate_any, authorizer_for_key, require_tenant};
 use super::error::ErrorCode;

@@ -115,7 +115,9 @@ impl Sandbox {
 #[test]
 fn a_clean_sandbox_start_logs_json_and_no_error_or_warning() {
     let mut sandbox = Sandbox::start(&[]);
-    let lines = sandbox.until(FIRST_RUN_DONE);
+    // The banner and the first sweep run concurrently: wait for both.
+    sandbox.until(FIRST_RUN_DONE);
+    let lines = sandbox.until("API key: ");
     let logs: Vec<Value> = lines
         .iter()
         .filter(|(_, l)| l.starts_with('{'))
@@ -157,7 +159,9 @@ fn a_clean_sandbox_start_logs_json_and_no_error_or_warning() {
 #[test]
 fn log_format_pretty_writes_readable_lines_to_stderr_and_keeps_stdout_for_the_banner() {
     let mut sandbox = Sandbox::start(&["--log-format", "pretty"]);
-    let lines = sandbox.until(FIRST_RUN_DONE);
+    // The banner and the first sweep run concurrently: wait for both.
+    sandbox.until(FIRST_RUN_DONE);
+    let lines = sandbox.until("API key: ");
     let stderr: Vec<&str> = lines
         .iter()
         .filter(|(s, _)| *s == Stream::Stderr)

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use wxopen::app::App;
 use wxopen::clock::Clock;
 use wxopen::config::{Config, ConfigError, StoreSpec};
+use wxopen::http::Function;
 use wxopen_sim::{sandbox, SimConfig, SimHandle};
 
 /// The tenant the sandbox link binds accounts to.
@@ -66,6 +67,50 @@ pub fn sim_config(our_url: &str) -> SimConfig {
     sim.component.authorizer_push_url =
         Some(format!("{our_url}/wechat/authorizers/$APPID$/events"));
     sim
+}
+
+/// Has the simulator push its first component_verify_ticket and stores it,
+/// before the refresh sweep first runs, so a clean start finds a ticket
+/// instead of logging a missing one. The push goes to a short-lived loopback
+/// listener serving the callback routes only (the main listener is not
+/// serving yet), then the simulator's pushes go back to `our_url`.
+pub async fn first_ticket(app: &App, sim: &SimHandle, our_url: &str) -> wxopen_sim::PushOutcome {
+    let pushes_to = |url: &str| {
+        sim.set_push_urls(
+            format!("{url}/wechat/component/events"),
+            format!("{url}/wechat/authorizers/$APPID$/events"),
+        )
+    };
+    let outcome = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+        Ok(listener) => {
+            let url = listener
+                .local_addr()
+                .map(|addr| format!("http://{addr}"))
+                .unwrap_or_default();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(wxopen::local::serve(
+                listener,
+                app.clone(),
+                Some(Function::Callback),
+                wxopen::local::ServeLimits::default(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+            pushes_to(&url);
+            let outcome = sim.push_ticket().await;
+            let _ = stop.send(());
+            let _ = server.await;
+            outcome
+        }
+        // No loopback port: the push goes to the main listener once it serves.
+        Err(_) => {
+            pushes_to(our_url);
+            return sim.push_ticket().await;
+        }
+    };
+    pushes_to(our_url);
+    outcome
 }
 
 /// A sandbox API key for every tenant with every scope.

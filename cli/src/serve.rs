@@ -8,9 +8,11 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use wxopen::app::App;
 use wxopen::config::{Config, StoreSpec};
+use wxopen::local::ServeLimits;
 use wxopen::startup::{build_app, open_store};
 
 #[derive(Args, Debug)]
@@ -30,6 +32,30 @@ pub struct ServeArgs {
     /// Where the sandbox simulator listens (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub sim_listen: SocketAddr,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = ServeLimits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request head (and an idle keep-alive connection stays open).
+    #[arg(long, value_name = "SECS", default_value_t = ServeLimits::default().header_timeout.as_secs())]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a body, plus one per 64 KiB of it.
+    #[arg(long, value_name = "SECS", default_value_t = ServeLimits::default().body_grace.as_secs())]
+    pub body_timeout: u64,
+    /// MiB of request bodies over 64 KiB held at once; more are answered 503.
+    #[arg(long, value_name = "MIB", default_value_t = ServeLimits::default().large_body_memory >> 20)]
+    pub body_memory: usize,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> ServeLimits {
+        ServeLimits {
+            max_connections: self.max_connections,
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_grace: Duration::from_secs(self.body_timeout),
+            large_body_memory: self.body_memory.saturating_mul(1 << 20),
+            ..ServeLimits::default()
+        }
+    }
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -50,6 +76,7 @@ async fn run_configured(args: ServeArgs) -> Result<(), String> {
     if let Some(spec) = &args.store {
         config.store = StoreSpec::parse(spec).map_err(|e| format!("--store: {e}"))?;
     }
+    let limits = args.limits();
     let listener = bind(config.listen).await?;
     let url = format!("http://{}", local_addr(&listener)?);
     let store = config.store.clone();
@@ -60,7 +87,9 @@ async fn run_configured(args: ServeArgs) -> Result<(), String> {
     println!("wxopen URL: {url}");
     println!("Public URL: {public_url}");
     println!("Store: {store}");
-    serve_until_ctrl_c(app, listener).await
+    Server::start(app, listener, limits)
+        .run_until_ctrl_c()
+        .await
 }
 
 /// Against an in-process simulator.
@@ -102,8 +131,8 @@ async fn run_sandbox(args: ServeArgs) -> Result<(), String> {
         None,
     )
     .map_err(|e| crate::admin::error_chain(&e))?;
-    let server = Server::start(app.clone(), listener);
-    let ticket = sim.push_ticket().await;
+    let ticket = sandbox::first_ticket(&app, &sim, &url).await;
+    let server = Server::start(app.clone(), listener, args.limits());
     if !ticket.delivered {
         tracing::warn!("the first component_verify_ticket push was not accepted; the simulator retries every 10 minutes");
     }
@@ -139,30 +168,21 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, String> {
         .map_err(|e| format!("listener address: {e}"))
 }
 
-async fn serve_until_ctrl_c(app: App, listener: TcpListener) -> Result<(), String> {
-    Server::start(app, listener).run_until_ctrl_c().await
-}
-
 /// The HTTP listener and the background tasks of one process.
 struct Server {
-    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: tokio::task::JoinHandle<()>,
     stop_http: tokio::sync::oneshot::Sender<()>,
     background: Background,
 }
 
 impl Server {
-    fn start(app: App, listener: TcpListener) -> Server {
+    fn start(app: App, listener: TcpListener, limits: ServeLimits) -> Server {
         let owner = format!("serve:{}:{}", std::process::id(), app.now());
         let background = Background::start(app.clone(), owner);
         let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = wxopen::local::router(app, None);
-        let http = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let http = tokio::spawn(wxopen::local::serve(listener, app, None, limits, async {
+            let _ = stopped.await;
+        }));
         Server {
             http,
             stop_http,
@@ -178,13 +198,14 @@ impl Server {
         Ok(())
     }
 
-    /// Stops accepting requests, lets in-flight ones finish, stops the timer
-    /// and the worker (releasing chunks it could not finish).
+    /// Stops accepting requests, lets in-flight ones finish (sends whose
+    /// clients left included), stops the timer and the worker (releasing
+    /// chunks it could not finish).
     async fn stop(self) {
         let _ = self.stop_http.send(());
         let (_, served) = tokio::join!(self.background.shutdown(), self.http);
-        if let Ok(Err(error)) = served {
-            tracing::warn!(error = %error, "the HTTP server ended with an error");
+        if let Err(error) = served {
+            tracing::warn!(error = %error, "the HTTP server task failed");
         }
     }
 }

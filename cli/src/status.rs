@@ -122,7 +122,8 @@ fn human(report: &Value) -> String {
     out
 }
 
-fn duration(secs: u64) -> String {
+/// `90s`, `52m`, `1h52m`: ages and time left, at a glance.
+pub(crate) fn duration(secs: u64) -> String {
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),

@@ -8,7 +8,40 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub const DEFAULT_WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
+/// WeChat's own API host, the default `WXOPEN_WECHAT_API_BASE`.
+pub const DEFAULT_WECHAT_API_BASE: &str = crate::wechat::DEFAULT_BASE_URL;
+
+/// Where the merchant's browser finds WeChat's authorization pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WechatWeb {
+    /// WeChat's own page hosts (mp.weixin.qq.com for computers,
+    /// open.weixin.qq.com inside WeChat on a phone).
+    WechatHosts,
+    /// One stand-in serving both pages under WeChat's paths (the simulator).
+    Base(String),
+}
+
+impl WechatWeb {
+    /// `wechat` or an http(s) base URL; unset: WeChat's hosts when the API is
+    /// WeChat's own, otherwise the API base (a simulator serves both).
+    fn from_setting(value: Option<&str>, api_base: &str) -> Result<WechatWeb, String> {
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("wechat") => Ok(WechatWeb::WechatHosts),
+            Some(v) => match url::Url::parse(v) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                    Ok(WechatWeb::Base(v.trim_end_matches('/').to_owned()))
+                }
+                _ => {
+                    Err("WXOPEN_WECHAT_WEB_BASE must be `wechat` or an http(s) base URL".to_owned())
+                }
+            },
+            None if api_base.trim_end_matches('/') == DEFAULT_WECHAT_API_BASE => {
+                Ok(WechatWeb::WechatHosts)
+            }
+            None => Ok(WechatWeb::Base(api_base.trim_end_matches('/').to_owned())),
+        }
+    }
+}
 
 /// Where state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +83,8 @@ pub struct Config {
     pub encoding_aes_key: Secret,
     pub encoding_aes_key_previous: Option<Secret>,
     pub wechat_api_base: String,
+    /// Where WeChat's authorization pages are (`WXOPEN_WECHAT_WEB_BASE`).
+    pub wechat_web: WechatWeb,
     /// Externally visible base URL (no trailing slash), used in redirect_uri and links.
     pub public_url: String,
     pub store: StoreSpec,
@@ -83,6 +118,7 @@ pub const SETTINGS: &[(&str, bool)] = &[
     ("WXOPEN_ENCODING_AES_KEY", true),
     ("WXOPEN_ENCODING_AES_KEY_PREVIOUS", false),
     ("WXOPEN_WECHAT_API_BASE", false),
+    ("WXOPEN_WECHAT_WEB_BASE", false),
     ("WXOPEN_PUBLIC_URL", true),
     ("WXOPEN_STORE", false),
     ("WXOPEN_LISTEN", false),
@@ -182,10 +218,22 @@ impl Config {
         if send_concurrency == 0 {
             problems.push("WXOPEN_SEND_CONCURRENCY must be at least 1".to_owned());
         }
+        let wechat_api_base =
+            get("WXOPEN_WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_WECHAT_API_BASE.to_owned());
+        let wechat_web = match WechatWeb::from_setting(
+            get("WXOPEN_WECHAT_WEB_BASE").as_deref(),
+            &wechat_api_base,
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
-        let (Some(store), Some(listen)) = (store, listen) else {
+        let (Some(store), Some(listen), Some(wechat_web)) = (store, listen, wechat_web) else {
             return Err(ConfigError { problems });
         };
         Ok(Config {
@@ -194,8 +242,8 @@ impl Config {
             message_token: Secret::new(get("WXOPEN_MESSAGE_TOKEN").unwrap_or_default()),
             encoding_aes_key: Secret::new(aes_key),
             encoding_aes_key_previous: previous.map(Secret::new),
-            wechat_api_base: get("WXOPEN_WECHAT_API_BASE")
-                .unwrap_or_else(|| DEFAULT_WECHAT_API_BASE.to_owned()),
+            wechat_api_base,
+            wechat_web,
             public_url: public_url.trim_end_matches('/').to_owned(),
             store,
             listen,
@@ -282,6 +330,37 @@ mod tests {
         assert_eq!(c.public_url, "https://wx.example.com");
         assert_eq!(c.inline_send_limit, 20);
         assert_eq!(c.chunk_size, 200);
+    }
+
+    #[test]
+    fn wechats_pages_follow_the_api_unless_set() {
+        let web = |api: Option<&str>, web: Option<&str>| {
+            let mut m = minimal();
+            if let Some(a) = api {
+                m.insert("WXOPEN_WECHAT_API_BASE".into(), a.into());
+            }
+            if let Some(w) = web {
+                m.insert("WXOPEN_WECHAT_WEB_BASE".into(), w.into());
+            }
+            Config::from_map(&m).map(|c| c.wechat_web)
+        };
+        assert_eq!(web(None, None), Ok(WechatWeb::WechatHosts));
+        assert_eq!(
+            web(Some("http://127.0.0.1:9090/"), None),
+            Ok(WechatWeb::Base("http://127.0.0.1:9090".into()))
+        );
+        assert_eq!(
+            web(Some("http://proxy.internal:8000"), Some("wechat")),
+            Ok(WechatWeb::WechatHosts)
+        );
+        assert_eq!(
+            web(None, Some("https://pages.example.com/")),
+            Ok(WechatWeb::Base("https://pages.example.com".into()))
+        );
+        assert!(web(None, Some("ftp://x"))
+            .unwrap_err()
+            .to_string()
+            .contains("WXOPEN_WECHAT_WEB_BASE"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod domain;
 pub mod http;
 pub mod http_client;
 #[cfg(feature = "local-server")]

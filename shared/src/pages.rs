@@ -16,21 +16,26 @@ const fn bi<'a>(zh: &'a str, en: &'a str) -> Bilingual<'a> {
     Bilingual { zh, en }
 }
 
+// Each title and sentence is Chinese first, English below it, never on top of
+// it: no negative margins (a `.zh+.en` pull-up once made the h1's lines
+// overlap), and long words wrap instead of widening the card on a phone.
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{margin:0;background:#f5f6f7;color:#1f2329;font:16px/1.6 -apple-system,BlinkMacSystemFont,\"PingFang SC\",\"Hiragino Sans GB\",\"Microsoft YaHei\",\"Segoe UI\",Roboto,\"Noto Sans CJK SC\",sans-serif}\
 main{max-width:30rem;margin:0 auto;padding:2.5rem 1.25rem}\
-.card{background:#fff;border-radius:12px;padding:1.75rem 1.5rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}\
+.card{background:#fff;border-radius:12px;padding:1.75rem 1.5rem;box-shadow:0 1px 3px rgba(0,0,0,.08);overflow-wrap:anywhere}\
 h1{font-size:1.35rem;line-height:1.4;margin:0 0 1rem}\
 h1 .zh,h1 .en{display:block}\
-h1 .en{font-size:1rem;font-weight:500;color:#646a73;margin-top:.2rem}\
+h1 .en{font-size:1rem;line-height:1.4;font-weight:500;color:#646a73;margin-top:.25rem}\
 p{margin:.9rem 0}\
 .en{color:#646a73;font-size:.92em}\
-.zh+.en{margin-top:-.6rem}\
+p.zh+p.en{margin-top:-.5rem}\
 .button{display:block;text-align:center;background:#07c160;color:#fff;text-decoration:none;border-radius:8px;padding:.85rem 1rem;margin:1.5rem 0 .5rem;font-weight:600}\
-.button .en{display:block;color:#e8fff1;font-weight:400;font-size:.85em}\
+.button .zh,.button .en{display:block}\
+.button .en{color:#e8fff1;font-weight:400;font-size:.85em}\
 .account{display:flex;align-items:center;gap:.9rem;margin:1.25rem 0;padding:.9rem;border:1px solid #e5e6eb;border-radius:8px}\
-.account img{width:48px;height:48px;border-radius:50%;background:#e5e6eb;flex:none}\
+.account img,.account .initial{width:48px;height:48px;border-radius:50%;background:#e5e6eb;flex:none}\
+.account .initial{display:flex;align-items:center;justify-content:center;font-size:1.3rem;font-weight:600;color:#646a73}\
 .account strong{display:block;font-size:1.1rem;word-break:break-all}\
 .account code{color:#646a73;font-size:.85rem;word-break:break-all}\
 .note{font-size:.85rem}\
@@ -113,19 +118,25 @@ pub struct AccountView<'a> {
     pub appid: &'a str,
     /// The account's name; the appid stands in when WeChat gave none.
     pub name: Option<&'a str>,
-    /// Only shown when it is an https URL (WeChat's avatar CDN).
+    /// Shown when it is an http(s) URL (WeChat's avatar CDN answers both);
+    /// otherwise the name's first letter stands in.
     pub avatar: Option<&'a str>,
 }
 
 fn account_card(account: &AccountView) -> Markup {
-    let avatar = account.avatar.filter(|a| a.starts_with("https://"));
+    let avatar = account
+        .avatar
+        .filter(|a| a.starts_with("https://") || a.starts_with("http://"));
+    let name = account.name.unwrap_or(account.appid);
     html! {
         div class="account" id="account" {
             @if let Some(src) = avatar {
                 img src=(src) alt="" width="48" height="48" referrerpolicy="no-referrer";
+            } @else {
+                span class="initial" aria-hidden="true" { (name.chars().next().unwrap_or('?')) }
             }
             div {
-                strong id="account-name" { (account.name.unwrap_or(account.appid)) }
+                strong id="account-name" { (name) }
                 code id="account-appid" { (account.appid) }
             }
         }
@@ -335,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn only_https_avatars_are_shown() {
+    fn only_web_avatars_are_shown_and_the_initial_stands_in_otherwise() {
         let with = |avatar| {
             result_page(&AccountView {
                 appid: "wx1",
@@ -344,8 +355,11 @@ mod tests {
             })
         };
         assert!(with("https://wx.qlogo.cn/x/0").contains("<img"));
-        assert!(!with("javascript:alert(1)").contains("<img"));
-        assert!(!with("http://plain.example/x").contains("<img"));
+        assert!(with("http://wx.qlogo.cn/mmopen/x/0").contains("<img"));
+        let script = with("javascript:alert(1)");
+        assert!(!script.contains("<img") && !script.contains("javascript:"));
+        assert!(script.contains("<span class=\"initial\" aria-hidden=\"true\">w</span>"));
+        assert!(!with("data:image/png;base64,AAAA").contains("<img"));
     }
 
     #[test]

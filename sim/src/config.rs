@@ -126,6 +126,8 @@ pub struct AccountConfig {
     /// Original id, `gh_…`.
     pub user_name: String,
     pub nick_name: String,
+    /// The avatar URL `api_get_authorizer_info` returns; a path (`/_sim/avatars/…`)
+    /// is served by the simulator itself and returned as an absolute URL.
     pub head_img: String,
     pub principal_name: String,
     /// 0 subscription, 1 upgraded subscription, 2 service account.
@@ -253,7 +255,7 @@ fn sandbox_account(n: u32) -> AccountConfig {
         appid: format!("wx5add0a00000000{n:02}"),
         user_name: format!("gh_5add0a0000{n:02}"),
         nick_name: nick.into(),
-        head_img: format!("https://sim.invalid/head/{n}.png"),
+        head_img: format!("/_sim/avatars/wx5add0a00000000{n:02}.svg"),
         principal_name: format!("{nick} Co., Ltd."),
         service_type: 2,
         verify_type: 0,

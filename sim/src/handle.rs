@@ -56,7 +56,14 @@ pub struct Simulator;
 
 impl Simulator {
     /// Listen on `addr` (port 0 picks a free port) and start the background tasks.
-    pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, SimError> {
+    pub async fn start(mut config: SimConfig, addr: SocketAddr) -> Result<SimHandle, SimError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr, source })?;
+        crate::page::serve_avatars_from(&mut config, &format!("http://{local}"));
         let cfg = Arc::new(config);
         let c = &cfg.component;
         let crypt = MsgCrypt::new(
@@ -66,12 +73,6 @@ impl Simulator {
             &c.appid,
         )
         .map_err(SimError::Key)?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| SimError::Bind { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| SimError::Bind { addr, source })?;
         let delivery = Delivery {
             timeout: cfg.push_timeout,
             attempts: cfg.push_attempts,
@@ -106,6 +107,7 @@ impl Simulator {
                 "/wxaopen/safe/bindcomponent",
                 get(crate::page::show).post(crate::page::approve),
             )
+            .route("/_sim/avatars/{file}", get(crate::page::avatar))
             .nest("/_sim", crate::admin::router())
             .fallback(crate::api::dispatch)
             .with_state(shared.clone());

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::calls::lock;
+use crate::config::SimConfig;
 use crate::push::PushEvent;
 use crate::shared::Shared;
 use crate::world::World;
@@ -72,8 +73,15 @@ fn check(w: &World, p: &Params, now: u64) -> Result<PageRequest, String> {
     })
 }
 
-/// Accounts the merchant may pick for this request: (appid, nick_name).
-fn choices(w: &World, r: &PageRequest) -> Vec<(String, String)> {
+/// An account as the page lists it.
+struct Choice {
+    appid: String,
+    nick_name: String,
+    head_img: String,
+}
+
+/// Accounts the merchant may pick for this request.
+fn choices(w: &World, r: &PageRequest) -> Vec<Choice> {
     w.account_order
         .iter()
         .filter_map(|appid| w.accounts.get(appid))
@@ -84,8 +92,67 @@ fn choices(w: &World, r: &PageRequest) -> Vec<(String, String)> {
             _ => true,
         })
         .filter(|a| r.biz_appid.as_deref().is_none_or(|b| b == a.cfg.appid))
-        .map(|a| (a.cfg.appid.clone(), a.cfg.nick_name.clone()))
+        .map(|a| Choice {
+            appid: a.cfg.appid.clone(),
+            nick_name: a.cfg.nick_name.clone(),
+            head_img: a.cfg.head_img.clone(),
+        })
         .collect()
+}
+
+/// Avatars given as a path are the simulator's own: made absolute on `base`,
+/// so `api_get_authorizer_info` hands out a URL that loads.
+pub(crate) fn serve_avatars_from(config: &mut SimConfig, base: &str) {
+    for account in &mut config.accounts {
+        if account.head_img.starts_with('/') {
+            account.head_img = format!("{base}{}", account.head_img);
+        }
+    }
+}
+
+/// `GET /_sim/avatars/{appid}.svg`: a round avatar with the account's initials.
+pub(crate) async fn avatar(State(sim): State<Arc<Shared>>, Path(file): Path<String>) -> Response {
+    let Some(appid) = file.strip_suffix(".svg") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let nick_name = {
+        let w = lock(&sim.world);
+        match w.accounts.get(appid) {
+            Some(account) => account.cfg.nick_name.clone(),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        avatar_svg(appid, &nick_name),
+    )
+        .into_response()
+}
+
+/// Up to two initials on a colour picked from the appid.
+fn avatar_svg(appid: &str, nick_name: &str) -> String {
+    let initials: String = nick_name
+        .split_whitespace()
+        .filter_map(|word| word.chars().next())
+        .take(2)
+        .collect();
+    // FNV-1a onto seven hues 51° apart: appids that differ in their last
+    // digit still get colours one tells apart.
+    let hue = appid.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    }) % 7
+        * 51;
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96" {
+            circle cx="48" cy="48" r="48" fill={ "hsl(" (hue) ",55%,45%)" } {}
+            text x="48" y="48" dy=".35em" text-anchor="middle" font-family="sans-serif"
+                font-size="38" fill="#fff" { (initials) }
+        }
+    }
+    .into_string()
 }
 
 fn error_page(message: &str) -> Response {
@@ -102,7 +169,8 @@ fn layout(title: &str, content: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · WeChat (simulator)" }
                 style { "body{font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}\
-                         li{list-style:none;margin:.75rem 0}button{padding:.5rem 1rem}" }
+                         ul{padding:0}li{list-style:none;margin:.75rem 0}button{padding:.5rem 1rem}\
+                         li img{vertical-align:middle;border-radius:50%}" }
             }
             body {
                 h1 { (title) }
@@ -137,7 +205,7 @@ pub(crate) async fn show(
                 p id="no-accounts" { "No account of yours can be authorized here." }
             }
             ul id="accounts" {
-                @for (appid, nick) in &accounts {
+                @for Choice { appid, nick_name: nick, head_img } in &accounts {
                     li id={ "account-" (appid) } {
                         form method="post" action=(action) {
                             input type="hidden" name="component_appid" value=(component);
@@ -148,7 +216,8 @@ pub(crate) async fn show(
                                 input type="hidden" name="biz_appid" value=(biz);
                             }
                             input type="hidden" name="appid" value=(appid);
-                            strong { (nick) } " " small { (appid) } " "
+                            img src=(head_img) alt="" width="32" height="32";
+                            " " strong { (nick) } " " small { (appid) } " "
                             button type="submit" id={ "approve-" (appid) } { "Authorize" }
                         }
                     }
@@ -171,7 +240,7 @@ pub(crate) async fn approve(State(sim): State<Arc<Shared>>, Form(p): Form<Params
         let Some(appid) = param(&p, "appid").map(str::to_owned) else {
             return error_page("no account was chosen");
         };
-        if !choices(&w, &req).iter().any(|(a, _)| *a == appid) {
+        if !choices(&w, &req).iter().any(|c| c.appid == appid) {
             return error_page("this account cannot be authorized here");
         }
         if let Some(state) = w.pre_auth_codes.get_mut(&req.pre_auth_code) {
@@ -230,7 +299,18 @@ fn append_query(uri: &str, query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::append_query;
+    use super::{append_query, avatar_svg};
+
+    #[test]
+    fn an_avatar_is_svg_with_the_escaped_initials() {
+        let svg = avatar_svg("wx5add0a0000000001", "Sandbox Coffee");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.contains(">SC</text>"), "{svg}");
+        assert!(avatar_svg("wx1", "<b Shop").contains("&lt;S</text>"));
+    }
 
     #[test]
     fn query_goes_after_existing_query_and_before_fragment() {

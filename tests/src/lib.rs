@@ -1,6 +1,6 @@
 //! The end-to-end test environment: the WeChat simulator and the whole wxopen
 //! app (every route, served by the same `wxopen::http` handlers the Lambdas
-//! use) on real loopback listeners, with a real store — SQLite in a temp dir or
+//! use, behind `wxopen serve`'s listener) on real loopback listeners, with a real store — SQLite in a temp dir or
 //! DynamoDB on the moto server that `scripts/test` starts.
 //!
 //! One virtual clock rules both worlds: wxopen reads the simulator's clock, so
@@ -13,6 +13,7 @@ use std::time::Duration;
 use wxopen::app::App;
 use wxopen::clock::Clock;
 use wxopen::config::{Config, StoreSpec};
+use wxopen::local::ServeLimits;
 use wxopen::store::StateStore;
 use wxopen::wechat::{RetryPolicy, WechatConfig};
 use wxopen_sim::{SimConfig, SimHandle, Simulator};
@@ -62,6 +63,11 @@ pub struct EnvOptions {
     pub settings: Vec<(String, String)>,
     /// WeChat client timeout (short, so fault tests are quick).
     pub wechat_timeout: Duration,
+    /// The listener's connection cap and timeouts.
+    pub serve_limits: ServeLimits,
+    /// Where the DynamoDB store sends its requests (a fault proxy) instead of
+    /// `AWS_ENDPOINT_URL_DYNAMODB`; the table is created there directly.
+    pub dynamo_endpoint: Option<String>,
 }
 
 impl EnvOptions {
@@ -71,6 +77,8 @@ impl EnvOptions {
             sim: test_sim_config(),
             settings: Vec::new(),
             wechat_timeout: Duration::from_secs(2),
+            serve_limits: ServeLimits::default(),
+            dynamo_endpoint: None,
         }
     }
 }
@@ -131,7 +139,7 @@ impl TestEnv {
         .collect();
         settings.extend(opts.settings);
         let config = Config::from_map(&settings).unwrap_or_else(|e| panic!("{e}"));
-        let store = open_store(&config).await;
+        let store = open_store_via(&config, opts.dynamo_endpoint.as_deref()).await;
         let wechat = WechatConfig {
             base_url: sim.base_url(),
             timeout: opts.wechat_timeout,
@@ -144,10 +152,13 @@ impl TestEnv {
         };
         let app = App::build(config, store, Arc::new(SimClock(sim.clone())), Some(wechat))
             .unwrap_or_else(|e| panic!("app: {e}"));
-        let router = wxopen::local::router(app.clone(), None);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let server = tokio::spawn(wxopen::local::serve(
+            listener,
+            app.clone(),
+            None,
+            opts.serve_limits,
+            std::future::pending(),
+        ));
         sim.set_push_urls(
             format!("{url}/wechat/component/events"),
             format!("{url}/wechat/authorizers/$APPID$/events"),
@@ -175,6 +186,11 @@ impl TestEnv {
 
 /// Opens the configured store; for DynamoDB creates a fresh table on moto.
 pub async fn open_store(config: &Config) -> Arc<dyn StateStore> {
+    open_store_via(config, None).await
+}
+
+/// [`open_store`], with a DynamoDB store reaching the table through `dynamo_endpoint` when given.
+async fn open_store_via(config: &Config, dynamo_endpoint: Option<&str>) -> Arc<dyn StateStore> {
     match &config.store {
         StoreSpec::Sqlite(path) => Arc::new(
             wxopen::store::sqlite::SqliteStore::open(path, &config.component_appid)
@@ -192,7 +208,12 @@ pub async fn open_store(config: &Config) -> Arc<dyn StateStore> {
             wxopen::store::dynamo::create_table(store.client(), table)
                 .await
                 .unwrap_or_else(|e| panic!("create_table: {e}"));
-            Arc::new(store)
+            match dynamo_endpoint {
+                Some(endpoint) => Arc::new(
+                    dynamo_faults::store_via(endpoint, table, &config.component_appid).await,
+                ),
+                None => Arc::new(store),
+            }
         }
     }
 }
@@ -382,6 +403,7 @@ impl TestEnv {
     }
 }
 
+pub mod dynamo_faults;
 pub mod lambda_runtime;
 
 /// Runs a scenario `async fn name(backend: Backend)` once per backend, as two

@@ -22,6 +22,7 @@ on_both_stores!(
     wrong_content_types_and_oversized_bodies_are_refused,
     bad_bodies_are_400_naming_the_field,
     authorizers_are_listed_for_the_keys_tenant_without_tokens,
+    query_numbers_outside_the_documented_bounds_are_400,
 );
 
 fn tenant(t: &str) -> TenantScope {
@@ -333,6 +334,35 @@ async fn authorizers_are_listed_for_the_keys_tenant_without_tokens(backend: Back
     assert!(!r.body.to_string().contains("access_token"));
 }
 
+/// Found by schemathesis: `limit=9223372036854775808` was clamped and answered
+/// 200, though the document bounds it; a number out of bounds is now refused.
+async fn query_numbers_outside_the_documented_bounds_are_400(backend: Backend) {
+    let api = Api::start(backend).await;
+    for path in [
+        "/v1/authorizers?limit=9223372036854775808",
+        "/v1/authorizers?limit=0",
+        "/v1/authorizers?limit=501",
+        "/v1/jobs/job_x?limit=10001",
+        "/v1/jobs/job_x?cursor=9223372036854775808",
+    ] {
+        let r = api.get(path, Some(&api.key)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(
+            r.message().contains("query parameter"),
+            "{path}: {}",
+            r.message()
+        );
+    }
+    // and the bounds themselves are accepted
+    let r = api.get("/v1/authorizers?limit=500", Some(&api.key)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// DynamoDB's cursors are opaque keys: one the listing did not hand out is the
 /// caller's mistake, not an outage. (SQLite's cursor is a plain appid position.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,5 +393,31 @@ async fn a_cursor_the_listing_did_not_give_is_400_on_dynamodb() {
     // Then all three are 400 invalid_cursor, never a 503 asking to retry
     for r in [&garbage, &foreign, &crossed] {
         assert_eq!((r.status, r.code()), (400, "invalid_cursor"), "{}", r.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_a_key() {
+    // Given a running API
+    let api = Api::start(Backend::Sqlite).await;
+
+    // When its document is read without a key
+    let r = api.get("/v1/openapi.json", None).await;
+
+    // Then it is the OpenAPI 3.1 document naming every client route
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.body["openapi"], "3.1.0");
+    for route in wxopen::http::ROUTES
+        .iter()
+        .filter(|r| r.pattern.starts_with("/v1/"))
+    {
+        let op = &r.body["paths"][route.pattern][route.method.to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is not documented",
+            route.method,
+            route.pattern
+        );
     }
 }

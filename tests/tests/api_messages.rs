@@ -17,6 +17,7 @@ on_both_stores!(
     a_mass_send_to_an_openid_list_is_accepted_once_per_idempotency_key,
     a_custom_message_is_sent_inside_the_reply_window_and_refused_outside,
     media_type_and_size_are_checked_before_calling_wechat,
+    a_mass_send_wechat_refuses_for_its_content_is_the_clients_400,
 );
 
 async fn upload(api: &Api, kind: &str, filename: &str, bytes: Vec<u8>) -> Reply {
@@ -168,4 +169,31 @@ async fn media_type_and_size_are_checked_before_calling_wechat(backend: Backend)
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["type"], "image");
     assert!(ok.body["media_id"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+/// Found by schemathesis: WeChat refusing what a request asked for (a tag it
+/// does not know, 40050) was answered 502 as if WeChat had failed.
+async fn a_mass_send_wechat_refuses_for_its_content_is_the_clients_400(backend: Backend) {
+    // Given a tag the account does not have
+    let api = Api::start(backend).await;
+
+    // When a mass message goes to it
+    let r = api
+        .post(
+            &format!("/v1/authorizers/{APPID}/mass-messages"),
+            &api.key,
+            &json!({"tag_id": 987654, "msgtype": "text", "text": {"content": "Hello"}}),
+            None,
+        )
+        .await;
+
+    // Then it is the client's 400 with WeChat's errcode and words
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "wechat_rejected_request"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["error"]["wechat_errcode"], 40050);
+    assert!(r.message().contains("WeChat said"), "{}", r.message());
 }

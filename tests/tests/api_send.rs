@@ -138,7 +138,7 @@ async fn a_large_send_becomes_a_job_the_serve_worker_completes_with_finish_event
         .find(|r| r["openid"] == "oSbx01Blocked000000000000001")
         .unwrap();
     if blocked["msgid"].is_u64() {
-        assert_eq!(blocked["delivery"], "failed:user block");
+        assert_eq!(blocked["delivery"], "user_block");
     }
     // and the results page through
     let page = api
@@ -199,7 +199,7 @@ async fn a_worker_killed_mid_chunk_is_resumed_without_sending_anyone_twice(backe
     let checkpointed: BTreeSet<String> = api.env.store().list_chunks(&job_id).await.unwrap()[0]
         .results
         .iter()
-        .filter(|r| r.status != "unknown")
+        .filter(|r| r.status != wxopen::domain::RecipientStatus::Unknown)
         .map(|r| r.openid.clone())
         .collect();
     // and another worker comes along after the lease expired

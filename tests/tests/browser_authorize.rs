@@ -1,7 +1,10 @@
 //! The merchant authorization flow in a real browser: headless Chromium driven
 //! over WebDriver (chromedriver) opens a link created through the API, clicks
 //! the button, approves on the simulator's authorization page and reads our
-//! result page. A screenshot of each page goes to `target/screenshots/`.
+//! result page. Each page is laid out at a desktop and a phone width: the
+//! Chinese and English lines of every title, paragraph and button must not
+//! overlap, nothing may be wider than the screen, and avatars must load; a
+//! screenshot of each page at each width goes to `target/screenshots/`.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `chromium`, `chromium-driver`;
 //! scripts/test installs them). Without them this test FAILS, saying so: it
@@ -70,7 +73,7 @@ async fn a_merchant_authorizes_in_a_real_browser() {
         .for_element(Locator::Id("authorize"))
         .await
         .unwrap_or_else(|e| panic!("no authorize button on our page: {e}"));
-    save_screenshot(&browser, &shots, "1-authorize-page").await;
+    check_layout(&browser, &shots, "1-authorize-page", Titles::Bilingual).await;
     let title = text_of(&browser, "title").await;
     assert!(
         title.contains("授权公众号") && title.contains("Authorize"),
@@ -90,7 +93,13 @@ async fn a_merchant_authorizes_in_a_real_browser() {
         .unwrap_or_else(|e| {
             panic!("the simulator's authorization page did not show {COFFEE}: {e}")
         });
-    save_screenshot(&browser, &shots, "2-wechat-authorization-page").await;
+    check_layout(
+        &browser,
+        &shots,
+        "2-wechat-authorization-page",
+        Titles::Simulator,
+    )
+    .await;
     let here = browser
         .current_url()
         .await
@@ -122,7 +131,7 @@ async fn a_merchant_authorizes_in_a_real_browser() {
         .for_element(Locator::Id("account-name"))
         .await
         .unwrap_or_else(|e| panic!("our result page did not appear: {e}"));
-    save_screenshot(&browser, &shots, "3-result-page").await;
+    check_layout(&browser, &shots, "3-result-page", Titles::Bilingual).await;
 
     // Then our result page names the account
     let shown = name
@@ -144,6 +153,34 @@ async fn a_merchant_authorizes_in_a_real_browser() {
             .starts_with(&format!("{link}/callback?auth_code=")),
         "{back}"
     );
+    // The simulator serves the account's avatar, and our page shows it.
+    let avatar = browser
+        .execute(
+            "const i = document.querySelector('#account img'); return i ? [i.src, i.naturalWidth] : null",
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("avatar: {e}"));
+    assert!(
+        avatar[0]
+            .as_str()
+            .is_some_and(|src| src.starts_with(&env.sim.base_url()))
+            && avatar[1].as_u64().is_some_and(|w| w > 0),
+        "the result page's avatar did not load: {avatar}"
+    );
+
+    // And an error page (a link that does not exist) is laid out as well
+    browser
+        .goto(&format!("{}/authorize/no-such-link", env.url))
+        .await
+        .unwrap_or_else(|e| panic!("open unknown link: {e}"));
+    browser
+        .wait()
+        .at_most(BROWSER_WAIT)
+        .for_element(Locator::Id("what-to-do"))
+        .await
+        .unwrap_or_else(|e| panic!("no error page for an unknown link: {e}"));
+    check_layout(&browser, &shots, "4-error-page", Titles::Bilingual).await;
     browser
         .close()
         .await
@@ -295,6 +332,88 @@ fn screenshot_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
 }
+
+/// The page kinds `check_layout` knows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Titles {
+    /// Ours: `#title` holds a Chinese and an English line.
+    Bilingual,
+    /// The simulator's stand-in for WeChat's page (English only).
+    Simulator,
+}
+
+/// (width, height, name) of the viewports every page is checked at.
+const VIEWPORTS: [(u32, u32, &str); 2] = [(1200, 900, "desktop"), (390, 844, "phone")];
+
+/// Lays the current page out at each of [`VIEWPORTS`]: a screenshot each, no
+/// Chinese line overlapping its English line (titles, paragraphs, buttons),
+/// nothing wider than the screen, every image loaded. Ends at the desktop width.
+async fn check_layout(browser: &fantoccini::Client, dir: &Path, name: &str, titles: Titles) {
+    for (width, height, viewport) in VIEWPORTS {
+        browser
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("window size {width}x{height}: {e}"));
+        let report = browser
+            .execute(LAYOUT_REPORT, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("layout of {name} at {viewport}: {e}"));
+        save_screenshot(browser, dir, &format!("{name}-{viewport}")).await;
+        let at = format!("{name} at {viewport} ({width} px): {report}");
+        let inner = report["innerWidth"].as_f64().unwrap_or_default();
+        assert!(
+            (inner - f64::from(width)).abs() <= 40.0,
+            "the window did not take the width: {at}"
+        );
+        assert!(
+            report["scrollWidth"].as_f64() <= Some(inner),
+            "wider than the screen: {at}"
+        );
+        assert_eq!(report["overlaps"], json!([]), "overlapping lines: {at}");
+        assert_eq!(report["brokenImages"], json!([]), "images not loaded: {at}");
+        if titles == Titles::Bilingual {
+            let zh = &report["title"]["zh"];
+            let en = &report["title"]["en"];
+            assert!(
+                zh["height"].as_f64() > Some(0.0) && en["height"].as_f64() > Some(0.0),
+                "the title's two lines are not both shown: {at}"
+            );
+            assert!(
+                en["top"].as_f64() >= zh["bottom"].as_f64(),
+                "the English title is not below the Chinese one: {at}"
+            );
+        }
+    }
+    let (width, height, _) = VIEWPORTS[0];
+    browser
+        .set_window_size(width, height)
+        .await
+        .unwrap_or_else(|e| panic!("window size: {e}"));
+}
+
+/// Boxes of the title's lines, every `.zh` element whose `.en` sibling
+/// intersects it, images that did not load, and the page's widths.
+const LAYOUT_REPORT: &str = r#"
+const box = (el) => { const r = el.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height}; };
+const meets = (a, b) => a.bottom > b.top + 0.5 && b.bottom > a.top + 0.5
+  && a.right > b.left + 0.5 && b.right > a.left + 0.5;
+const overlaps = [];
+for (const zh of document.querySelectorAll('.zh')) {
+  const en = zh.nextElementSibling;
+  if (en && en.classList.contains('en') && meets(box(zh), box(en))) {
+    overlaps.push(zh.textContent + ' / ' + en.textContent);
+  }
+}
+const zh = document.querySelector('#title .zh'), en = document.querySelector('#title .en');
+return {
+  innerWidth: window.innerWidth,
+  scrollWidth: document.documentElement.scrollWidth,
+  title: zh && en ? {zh: box(zh), en: box(en)} : null,
+  overlaps,
+  brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
+};
+"#;
 
 async fn save_screenshot(browser: &fantoccini::Client, dir: &Path, name: &str) {
     let png = browser

@@ -191,7 +191,10 @@ async fn an_abandoned_creation_is_never_sent_and_its_chunks_are_ended(backend: B
     assert!(api.env.sim.template_sends(APPID).is_empty());
     let chunks = store.list_chunks("job_abandoned").await.unwrap();
     assert_eq!(chunks[0].state, ChunkState::Stopped);
-    assert_eq!(chunks[0].results[0].status, "unsent");
+    assert_eq!(
+        chunks[0].results[0].status,
+        wxopen::domain::RecipientStatus::Unsent
+    );
     let r = api.get("/v1/jobs/job_abandoned", Some(&api.key)).await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(api.drain("later").await.outcomes.len(), 0, "ended once");

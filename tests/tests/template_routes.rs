@@ -1,8 +1,10 @@
 //! template.yaml agrees with the code: its HTTP API routes are exactly
 //! `wxopen::http::ROUTES`, each on the function the route table names (which is
 //! also what the local router serves); every function binary is deployed as a
-//! cargo-lambda arm64 function; the table is the one the DynamoDB store
-//! creates; the send worker's stream filter matches chunk items.
+//! cargo-lambda function built from its own crate, DynamoDB only (checked with
+//! `cargo tree` as cargo-lambda would build it); the table is the one the
+//! DynamoDB store creates; the send worker's stream filter matches chunk items.
+//! The operational resources (alarms, logs, dashboard) are in template_ops.rs.
 //! That each function binary serves exactly its routes is checked by running
 //! it as a Lambda (functions/*/tests/lambda.rs).
 
@@ -100,11 +102,23 @@ fn the_local_router_serves_every_route_of_the_table() {
 }
 
 #[test]
-fn every_function_binary_is_deployed_as_an_arm64_cargo_lambda_function() {
+fn every_function_binary_is_deployed_from_its_own_crate_on_the_chosen_architecture() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
-    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    // `!Ref Architecture` loads as the parameter's name.
+    assert_eq!(globals["Architectures"][0].as_str(), Some("Architecture"));
+    let architecture = &t["Parameters"]["Architecture"];
+    assert_eq!(architecture["Default"].as_str(), Some("arm64"));
+    let allowed: BTreeSet<&str> = architecture["AllowedValues"]
+        .as_vec()
+        .expect("AllowedValues")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(allowed, BTreeSet::from(["arm64", "x86_64"]));
+    // A CodeUri in Globals would build every function from one folder.
+    assert!(globals["CodeUri"].is_badvalue(), "no shared CodeUri");
     let deployed: BTreeSet<String> = functions(&t)
         .iter()
         .map(|(id, r)| {
@@ -113,7 +127,13 @@ fn every_function_binary_is_deployed_as_an_arm64_cargo_lambda_function() {
                 Some("rust-cargolambda"),
                 "{id}"
             );
-            binary_of(r)
+            let binary = binary_of(r);
+            assert_eq!(
+                r["Properties"]["CodeUri"].as_str(),
+                Some(format!("functions/{binary}").as_str()),
+                "{id} is built in its own crate's folder"
+            );
+            binary
         })
         .collect();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
@@ -127,6 +147,77 @@ fn every_function_binary_is_deployed_as_an_arm64_cargo_lambda_function() {
     for f in HTTP_FUNCTIONS {
         assert!(crates.contains(f.name()), "{}", f.name());
     }
+    // Each crate's one binary is the one the template names (cargo-lambda's `--bin`).
+    for binary in &deployed {
+        let manifest: toml::Table = std::fs::read_to_string(format!("{dir}/{binary}/Cargo.toml"))
+            .expect("Cargo.toml")
+            .parse()
+            .expect("a TOML manifest");
+        let bins: Vec<&str> = manifest["bin"]
+            .as_array()
+            .expect("[[bin]]")
+            .iter()
+            .filter_map(|b| b["name"].as_str())
+            .collect();
+        assert_eq!(bins, vec![binary.as_str()]);
+    }
+}
+
+/// The packages `cargo build` compiles when run in `dir` (what cargo-lambda
+/// runs in a function's CodeUri), without dev-dependencies, as
+/// `name vX.Y.Z` lines.
+fn built_packages(dir: &std::path::Path) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-e",
+            "no-dev",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(" (").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn links(packages: &BTreeSet<String>, name: &str) -> bool {
+    packages.iter().any(|p| p.split(' ').next() == Some(name))
+}
+
+/// What the measurements in the README were taken on is what `sam build`
+/// ships: cargo run in each function's CodeUri selects that crate alone, so
+/// the `wxopen` library's default features (SQLite, the local server) stay
+/// off. From the workspace root cargo would unify every member's features.
+#[test]
+fn each_function_as_the_template_builds_it_links_dynamodb_and_neither_sqlite_nor_axum() {
+    let t = template();
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    for (id, resource) in functions(&t) {
+        let code_uri = resource["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: CodeUri"));
+        let packages = built_packages(&root.join(code_uri));
+        assert!(links(&packages, "aws-sdk-dynamodb"), "{id}: {packages:?}");
+        for unwanted in ["rusqlite", "libsqlite3-sys", "axum"] {
+            assert!(!links(&packages, unwanted), "{id} links {unwanted}");
+        }
+    }
+    // The check can tell: the workspace as a whole does link SQLite.
+    assert!(links(&built_packages(root), "rusqlite"));
 }
 
 #[test]

@@ -450,7 +450,7 @@ mod flaky {
             &self,
             id: &str,
             state: JobState,
-            stop_reason: Option<&str>,
+            stop_reason: Option<&wxopen::domain::StopReason>,
         ) -> StoreResult<()> {
             self.inner.set_job_state(id, state, stop_reason).await
         }

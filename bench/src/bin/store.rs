@@ -174,7 +174,7 @@ async fn checkpoint(store: Arc<dyn StateStore>, i: u64) -> BenchResult<()> {
     let results: Vec<RecipientResult> = (0..200)
         .map(|r| RecipientResult {
             openid: openid(r),
-            status: "sent".into(),
+            status: wxopen::domain::RecipientStatus::Sent,
             msgid: Some(i * 1000 + u64::from(r)),
             errcode: None,
         })

@@ -28,3 +28,25 @@ async fn health_answers_ok_and_the_client_api_wants_a_key() {
     let (status, _, body) = fut.request("GET", "/v1/authorizers", &[], "").await;
     assert_eq!(status, 401, "{body}");
 }
+
+#[tokio::test]
+async fn a_body_over_its_routes_limit_is_413_before_the_key_is_looked_at() {
+    // Given the function behind API Gateway, which hands it bodies already read
+    let fut = FunctionUnderTest::start(binary()).await;
+    // When a JSON body one byte over 2 MiB comes without a key
+    let json_route = "/v1/authorizers/wx1/template-messages";
+    let oversized = " ".repeat(wxopen::http::limits::JSON_BODY_BYTES + 1);
+    let (status, _, body) = fut
+        .request(
+            "POST",
+            json_route,
+            &[("content-type", "application/json")],
+            &oversized,
+        )
+        .await;
+    // Then it is refused for its size
+    assert_eq!(status, 413, "{body}");
+    // and so is any body on a route that reads none
+    let (status, _, body) = fut.request("GET", "/healthz", &[], "{}").await;
+    assert_eq!(status, 413, "{body}");
+}

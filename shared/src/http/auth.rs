@@ -2,6 +2,7 @@
 //! SHA-256; the presented key's hash is compared with the stored one in
 //! constant time. 401 without a valid key, 403 without the scope or tenant.
 
+use super::error::ErrorCode;
 use super::{ApiError, Request};
 use crate::app::App;
 use crate::service::keys::{has_scope, hash_key};
@@ -16,10 +17,9 @@ const MAX_KEY_LEN: usize = 256;
 pub async fn authenticate(app: &App, req: &Request, scope: &str) -> Result<ApiKey, ApiError> {
     let key = authenticate_any(app, req).await?;
     if !has_scope(&key, scope) {
-        return Err(ApiError::new(
-            http::StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("this API key lacks the `{scope}` scope"),
+        return Err(ApiError::detailed(
+            ErrorCode::InsufficientScope,
+            format!("`{scope}`"),
         ));
     }
     Ok(key)
@@ -37,7 +37,7 @@ pub async fn authenticate_any(app: &App, req: &Request) -> Result<ApiKey, ApiErr
         // backend that matched loosely (or a future cache) from leaking anything.
         .filter(|k| bool::from(k.hash.as_bytes().ct_eq(hash.as_bytes())))
         .filter(|k| !k.revoked)
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+        .ok_or_else(|| ApiError::unauthorized("the key is unknown or revoked"))?;
     Ok(key)
 }
 
@@ -46,9 +46,7 @@ pub fn require_tenant(key: &ApiKey, tenant: &str) -> Result<(), ApiError> {
     if key.tenants.allows(tenant) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "this API key may not act for that tenant",
-        ))
+        Err(ApiError::new(ErrorCode::Forbidden))
     }
 }
 
@@ -77,12 +75,10 @@ fn bearer_key(req: &Request) -> Result<&str, ApiError> {
     let header = req
         .headers()
         .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>`")
-        })?;
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <key>`"))?;
+    let value = header.to_str().map_err(|_| {
+        ApiError::unauthorized("malformed Authorization header: expected `Bearer <key>`")
+    })?;
     let (scheme, key) = value.trim().split_once(' ').ok_or_else(|| {
         ApiError::unauthorized("malformed Authorization header: expected `Bearer <key>`")
     })?;
@@ -129,7 +125,7 @@ mod tests {
             Some("Bearer "),
         ] {
             let err = bearer_key(&request(auth)).unwrap_err();
-            assert_eq!(err.status, http::StatusCode::UNAUTHORIZED, "{auth:?}");
+            assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED, "{auth:?}");
         }
     }
 }

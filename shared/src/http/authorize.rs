@@ -3,111 +3,79 @@
 //! and `GET /authorize/{link_id}/callback` (HTML; every failure is a friendly
 //! page with a fitting status, never JSON).
 
+use super::api::requests::CreateLinkRequest;
+use super::api::views::LinkBody;
 use super::{html_response, json_response, query_params, ApiError, Params, Request, Response};
 use crate::app::App;
-use crate::http::api::MAX_JSON_BYTES;
 use crate::http::auth::{authenticate, require_tenant};
 use crate::pages::{self, problems, AccountView, Problem, StartPage};
 use crate::secret::Secret;
 use crate::service::authorization::ExchangeError;
 use crate::service::keys::SCOPE_ADMIN;
-use crate::service::links::{self, Device, FinishError, LinkError, LinkState, NewLink, StartError};
+use crate::service::links::{self, Device, FinishError, LinkState, NewLink, StartError};
 use crate::store::AuthorizerProfile;
 use crate::tokens::TokenError;
 use crate::wechat::ErrorClass;
 use http::StatusCode;
-use serde::Deserialize;
 
 /// WeChat's errcodes for an authorization code that is invalid/used or expired.
 const CODE_REFUSED_ERRCODES: &[i64] = &[61009, 61010];
 /// Longest authorization code worth passing on to WeChat.
 const MAX_AUTH_CODE_LEN: usize = 512;
 
-/// The body of `POST /v1/authorization-links`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateLinkBody {
-    tenant: String,
-    auth_type: Option<u8>,
-    biz_appid: Option<String>,
-    return_url: Option<String>,
-    expires_in: Option<u64>,
-}
-
 /// `POST /v1/authorization-links` → 201 `{url, expires_at}`. Creating links
 /// binds accounts to a tenant, so it takes the `admin` scope (and the tenant
 /// must be one the key may act for).
+#[utoipa::path(
+    post, path = "/v1/authorization-links", operation_id = "create_authorization_link", tag = "authorization",
+    summary = "Create a merchant authorization link",
+    description = "A one-time link for a tenant's merchant to authorize its official account (scope `admin`). The link is used up by a successful authorization, not by being viewed.",
+    request_body = CreateLinkRequest,
+    responses((status = 201, description = "The link.", body = LinkBody)),
+    security(("api_key" = []))
+)]
 pub async fn create_link(app: &App, req: Request) -> Result<Response, ApiError> {
     let key = authenticate(app, &req, SCOPE_ADMIN).await?;
-    let body = parse_body(&req)?;
+    let body: CreateLinkRequest = super::api::read_json(&req)?;
     require_tenant(&key, &body.tenant)?;
-    let created = links::create(
-        app,
-        NewLink {
-            tenant: body.tenant,
-            auth_type: body.auth_type,
-            biz_appid: body.biz_appid,
-            return_url: body.return_url,
-            expires_in: body.expires_in,
-        },
-    )
-    .await
-    .map_err(link_error)?;
+    let created = links::create(app, NewLink::try_from(body)?).await?;
     Ok(json_response(
         StatusCode::CREATED,
-        &serde_json::json!({"url": created.url, "expires_at": created.link.expires_at}),
+        &LinkBody {
+            url: created.url,
+            expires_at: created.link.expires_at,
+        },
     ))
 }
 
-fn parse_body(req: &Request) -> Result<CreateLinkBody, ApiError> {
-    let media = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if media.as_deref() != Some("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ));
-    }
-    if req.body().len() > MAX_JSON_BYTES {
-        return Err(ApiError::payload_too_large(MAX_JSON_BYTES));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(req.body());
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = if inner.is_data() && path != "." {
-            format!("field `{path}` is missing or has the wrong type")
-        } else if inner.is_data() {
-            "expected an object with `tenant` and optional `auth_type`, `biz_appid`, `return_url`, `expires_in` (unknown fields are refused)".to_owned()
-        } else {
-            format!("the body is not valid JSON (line {}, column {})", inner.line(), inner.column())
-        };
-        ApiError::bad_request(if inner.is_data() { "invalid_request" } else { "invalid_json" }, message)
-    })
+/// The browser a User-Agent describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Browser {
+    device: Device,
+    /// A phone browser other than WeChat's: the mobile page only works inside
+    /// WeChat, so the PC page is offered with a hint to open the link in WeChat.
+    phone_outside_wechat: bool,
 }
 
-fn link_error(e: LinkError) -> ApiError {
-    let code = match &e {
-        LinkError::InvalidTenant => "invalid_tenant",
-        LinkError::InvalidAuthType => "invalid_auth_type",
-        LinkError::InvalidBizAppid => "invalid_biz_appid",
-        LinkError::ReturnUrlNotAllowed => "return_url_not_allowed",
-        LinkError::InvalidExpiresIn => "invalid_expires_in",
-        LinkError::Store(_) => "",
-    };
-    match e {
-        LinkError::Store(s) => s.into(),
-        other => ApiError::bad_request(code, other.to_string()),
+/// Picks WeChat's page by User-Agent: the mobile page inside WeChat on a phone
+/// (`MicroMessenger`, but not the desktop clients' `WindowsWechat`/`MacWechat`),
+/// the PC page everywhere else.
+fn browser_of(user_agent: &str) -> Browser {
+    let in_wechat = user_agent.contains("MicroMessenger");
+    let desktop_wechat = user_agent.contains("WindowsWechat") || user_agent.contains("MacWechat");
+    let phone = ["Mobile", "Android", "iPhone", "iPad"]
+        .iter()
+        .any(|m| user_agent.contains(m));
+    if in_wechat && !desktop_wechat {
+        Browser {
+            device: Device::Mobile,
+            phone_outside_wechat: false,
+        }
+    } else {
+        Browser {
+            device: Device::Pc,
+            phone_outside_wechat: phone && !in_wechat,
+        }
     }
 }
 
@@ -130,7 +98,7 @@ pub async fn page(app: &App, req: Request, params: &Params) -> Result<Response, 
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let browser = links::browser_of(user_agent);
+    let browser = browser_of(user_agent);
     let wechat_url = match links::start(app, &link, browser.device).await {
         Ok(url) => url,
         Err(StartError::Store(e)) => return Ok(unavailable(&e)),
@@ -309,6 +277,39 @@ fn no_store(mut resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wechat_in_app_browser_on_a_phone_gets_the_mobile_page() {
+        let ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN";
+        assert_eq!(browser_of(ua).device, Device::Mobile);
+    }
+
+    #[test]
+    fn desktop_browsers_and_desktop_wechat_get_the_pc_page() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        let windows_wechat = "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0 Safari/537.36 NetType/WIFI MicroMessenger/7.0.20.1781(0x6700143B) WindowsWechat";
+        assert_eq!(
+            browser_of(chrome),
+            Browser {
+                device: Device::Pc,
+                phone_outside_wechat: false
+            }
+        );
+        assert_eq!(browser_of(windows_wechat).device, Device::Pc);
+        assert_eq!(browser_of("").device, Device::Pc);
+    }
+
+    #[test]
+    fn a_phone_browser_outside_wechat_gets_the_pc_page_and_a_hint() {
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(
+            browser_of(safari),
+            Browser {
+                device: Device::Pc,
+                phone_outside_wechat: true
+            }
+        );
+    }
 
     #[test]
     fn return_location_appends_appid_and_status_before_the_fragment() {

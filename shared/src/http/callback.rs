@@ -5,10 +5,11 @@
 //! the appid tail) → timestamp window → the decrypted XML → act. A forged or
 //! malformed push is refused before anything is stored.
 
+use super::error::ErrorCode;
 use super::{query_params, text_response, ApiError, Params, Request, Response};
 use crate::app::App;
 use crate::crypto::{CryptoError, OpenError, OpenedEnvelope};
-use crate::service::push::{self, PushError, PushReply};
+use crate::service::push::{self, PushReply};
 use crate::xml::{self, MAX_XML_BYTES};
 use bytes::Bytes;
 use http::StatusCode;
@@ -34,25 +35,17 @@ pub async fn component_events(app: &App, req: Request) -> Result<Response, ApiEr
             .as_deref()
             .is_some_and(|a| a != app.config.component_appid)
         {
-            return Err(refused(
-                StatusCode::BAD_REQUEST,
-                "wrong_appid",
-                "push is addressed to another component",
-            ));
+            return Err(refused(ErrorCode::WrongAppid, ""));
         }
         let push = xml::parse_component_push(&opened.opened.message).map_err(malformed)?;
         if let Some(other) = component_appid_of(&push).filter(|a| *a != app.config.component_appid)
         {
             tracing::warn!(appid = other, "push names another component");
-            return Err(refused(
-                StatusCode::BAD_REQUEST,
-                "wrong_appid",
-                "push is addressed to another component",
-            ));
+            return Err(refused(ErrorCode::WrongAppid, ""));
         }
         let reply = push::on_component_push(app, push)
             .await
-            .map_err(push_failed)?;
+            .map_err(ApiError::from)?;
         answer(app, reply, opened.opened.key_index)
     }
     .instrument(span)
@@ -88,7 +81,7 @@ pub async fn authorizer_events(
         let message = xml::parse_authorizer_message(&opened.opened.message).map_err(malformed)?;
         let reply = push::on_authorizer_push(app, &appid, message)
             .await
-            .map_err(push_failed)?;
+            .map_err(ApiError::from)?;
         answer(app, reply, opened.opened.key_index)
     }
     .instrument(span)
@@ -103,46 +96,26 @@ fn open_push(app: &App, req: &Request) -> Result<OpenedEnvelope, ApiError> {
         return Err(ApiError::payload_too_large(MAX_XML_BYTES));
     }
     let query = query_params(req);
-    let msg_signature = query.get("msg_signature").ok_or_else(|| {
-        refused(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "msg_signature is missing",
-        )
-    })?;
-    let timestamp = query.get("timestamp").ok_or_else(|| {
-        refused(
-            StatusCode::BAD_REQUEST,
-            "malformed_push",
-            "timestamp is missing",
-        )
-    })?;
-    let nonce = query.get("nonce").ok_or_else(|| {
-        refused(
-            StatusCode::BAD_REQUEST,
-            "malformed_push",
-            "nonce is missing",
-        )
-    })?;
+    let msg_signature = query
+        .get("msg_signature")
+        .ok_or_else(|| refused(ErrorCode::BadSignature, "msg_signature is missing"))?;
+    let timestamp = query
+        .get("timestamp")
+        .ok_or_else(|| refused(ErrorCode::MalformedPush, "timestamp is missing"))?;
+    let nonce = query
+        .get("nonce")
+        .ok_or_else(|| refused(ErrorCode::MalformedPush, "nonce is missing"))?;
     let opened = app
         .crypto
         .open_envelope(body, msg_signature, timestamp, nonce)
         .map_err(|e| match e {
             OpenError::Crypto(CryptoError::BadSignature) => {
                 tracing::warn!("push with a wrong msg_signature refused");
-                refused(
-                    StatusCode::UNAUTHORIZED,
-                    "bad_signature",
-                    "msg_signature does not match",
-                )
+                refused(ErrorCode::BadSignature, "msg_signature does not match")
             }
             OpenError::Crypto(c) => {
                 tracing::warn!(error = %c, "push could not be decrypted");
-                refused(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_push",
-                    "push could not be decrypted",
-                )
+                refused(ErrorCode::MalformedPush, "push could not be decrypted")
             }
             OpenError::Xml(x) => malformed(x),
         })?;
@@ -152,20 +125,13 @@ fn open_push(app: &App, req: &Request) -> Result<OpenedEnvelope, ApiError> {
 
 /// Pushes whose timestamp is far from now are replays.
 fn check_timestamp(app: &App, timestamp: &str) -> Result<(), ApiError> {
-    let ts: u64 = timestamp.trim().parse().map_err(|_| {
-        refused(
-            StatusCode::BAD_REQUEST,
-            "malformed_push",
-            "timestamp is not a number",
-        )
-    })?;
+    let ts: u64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| refused(ErrorCode::MalformedPush, "timestamp is not a number"))?;
     if ts.abs_diff(app.now()) > app.config.replay_window_secs {
         tracing::warn!(timestamp = ts, "push outside the replay window refused");
-        return Err(refused(
-            StatusCode::UNAUTHORIZED,
-            "replayed",
-            "timestamp outside the accepted window",
-        ));
+        return Err(refused(ErrorCode::Replayed, ""));
     }
     Ok(())
 }
@@ -174,13 +140,9 @@ fn check_timestamp(app: &App, timestamp: &str) -> Result<(), ApiError> {
 fn url_check(app: &App, req: &Request) -> Result<Response, ApiError> {
     let query = query_params(req);
     let get = |name: &str| {
-        query.get(name).ok_or_else(|| {
-            refused(
-                StatusCode::BAD_REQUEST,
-                "malformed_check",
-                "signature, timestamp, nonce and echostr are required",
-            )
-        })
+        query
+            .get(name)
+            .ok_or_else(|| refused(ErrorCode::MalformedCheck, ""))
     };
     let (signature, timestamp, nonce, echostr) = (
         get("signature")?,
@@ -194,19 +156,11 @@ fn url_check(app: &App, req: &Request) -> Result<Response, ApiError> {
         .is_err()
     {
         tracing::warn!("URL check with a wrong signature refused");
-        return Err(refused(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "signature does not match",
-        ));
+        return Err(refused(ErrorCode::BadSignature, "signature does not match"));
     }
     check_timestamp(app, timestamp)?;
     if echostr.len() > MAX_ECHOSTR {
-        return Err(refused(
-            StatusCode::BAD_REQUEST,
-            "malformed_check",
-            "echostr is too long",
-        ));
+        return Err(refused(ErrorCode::MalformedCheck, "echostr is too long"));
     }
     Ok(text_response(StatusCode::OK, echostr.clone()))
 }
@@ -256,33 +210,17 @@ fn component_appid_of(push: &xml::ComponentPush) -> Option<&str> {
     }
 }
 
-fn refused(status: StatusCode, code: &'static str, message: &str) -> ApiError {
-    crate::telemetry::count("PushesRefused", &[("Reason", code)]);
-    ApiError::new(status, code, message)
+/// A refused push or URL check, counted by its code; `detail` may be empty.
+fn refused(code: ErrorCode, detail: &str) -> ApiError {
+    crate::telemetry::count("PushesRefused", &[("Reason", code.as_str())]);
+    if detail.is_empty() {
+        ApiError::new(code)
+    } else {
+        ApiError::detailed(code, detail)
+    }
 }
 
 fn malformed(e: xml::XmlError) -> ApiError {
     tracing::warn!(error = %e, "malformed push refused");
-    refused(
-        StatusCode::BAD_REQUEST,
-        "malformed_push",
-        "push is not acceptable XML",
-    )
-}
-
-/// Failing now answers 503, so WeChat retries the push.
-fn push_failed(e: PushError) -> ApiError {
-    match e {
-        PushError::Store(s) => s.into(),
-        PushError::Exchange(x) => {
-            tracing::warn!(error = %x, "push deferred to WeChat's retry");
-            let mut err = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "retry_later",
-                "push could not be handled now; retry",
-            );
-            err.retry_after = Some(5);
-            err
-        }
-    }
+    refused(ErrorCode::MalformedPush, "push is not acceptable XML")
 }

@@ -1,15 +1,18 @@
 //! Framework-free HTTP: `http::Request<Bytes>` → `http::Response<Bytes>`, used
 //! unchanged by the Lambda binaries (through lambda_http) and by `wxopen serve`
 //! (through axum). The route table here is the single list of routes; the SAM
-//! template and the function binaries are tested against it.
+//! template, the function binaries and the OpenAPI document are tested against
+//! it. Adding a `/v1` route: see `api`'s module documentation.
 
-pub mod api;
-pub mod auth;
-pub mod authorize;
-pub mod callback;
-pub mod error;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod authorize;
+pub(crate) mod callback;
+pub(crate) mod error;
+pub mod limits;
+pub(crate) mod openapi;
 
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 
 use crate::app::App;
 use bytes::Bytes;
@@ -68,6 +71,7 @@ pub enum Handler {
     Media,
     GetJob,
     Health,
+    OpenApi,
 }
 
 use Function::*;
@@ -93,6 +97,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", pattern: "/v1/authorizers/{appid}/media", function: Send, handler: Media },
     Route { method: "GET", pattern: "/v1/jobs/{job_id}", function: Send, handler: GetJob },
     Route { method: "GET", pattern: "/healthz", function: Send, handler: Health },
+    Route { method: "GET", pattern: "/v1/openapi.json", function: Send, handler: OpenApi },
 ];
 
 /// Path parameters of a matched route, in pattern order.
@@ -109,7 +114,7 @@ impl Params {
 }
 
 /// Matches a path against a pattern; parameters are percent-decoded and must be non-empty.
-pub fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
+pub(crate) fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
     let mut want = pattern.trim_matches('/').split('/');
     let mut got = path
         .trim_end_matches('/')
@@ -175,6 +180,9 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         }
         Err(_) => return ApiError::not_found("no such route").into_response(),
     };
+    if let Err(too_large) = limits::check_body(route.handler, req.body().len()) {
+        return too_large.into_response();
+    }
     let result = match route.handler {
         ComponentUrlCheck => callback::component_url_check(app, req).await,
         ComponentEvents => callback::component_events(app, req).await,
@@ -193,16 +201,28 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         Media => api::media(app, req, &params).await,
         GetJob => api::get_job(app, req, &params).await,
         Health => Ok(health()),
+        OpenApi => Ok(openapi::document()),
     };
     result.unwrap_or_else(ApiError::into_response)
 }
 
+/// `GET /healthz`: liveness; no secrets.
+#[utoipa::path(
+    get, path = "/healthz", operation_id = "health", tag = "operations",
+    summary = "Liveness",
+    responses((status = 200, description = "The process answers.", body = api::views::HealthBody))
+)]
 fn health() -> Response {
-    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+    json_response(
+        StatusCode::OK,
+        &api::views::HealthBody {
+            status: api::views::HealthStatus::Ok,
+        },
+    )
 }
 
 /// A JSON response.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     http::Response::builder()
         .status(status)
@@ -212,7 +232,7 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 }
 
 /// A plain-text response (WeChat push answers: `success`, echostr).
-pub fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
+pub(crate) fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
     http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
@@ -221,7 +241,7 @@ pub fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
 }
 
 /// An HTML page.
-pub fn html_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn html_response(status: StatusCode, body: String) -> Response {
     http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
@@ -232,7 +252,7 @@ pub fn html_response(status: StatusCode, body: String) -> Response {
 }
 
 /// Query parameters of a request (last value wins).
-pub fn query_params(req: &Request) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_params(req: &Request) -> std::collections::HashMap<String, String> {
     req.uri()
         .query()
         .map(|q| {

@@ -8,7 +8,7 @@
 use crate::app::App;
 use crate::secret::Secret;
 use crate::store::{AuthorizationGrant, AuthorizerProfile, GrantOutcome, PreAuth, StoreError};
-use crate::tokens::TokenError;
+use crate::tokens::{store_with_retry, TokenError};
 use crate::wechat::AuthorizerInfoResponse;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -153,7 +153,8 @@ async fn exchange(
         func_info: info.func_info,
         now,
     };
-    let outcome = app.store.put_grant(&grant).await?;
+    // The code is used up now: this write is the only copy of the refresh token.
+    let outcome = store_with_retry("authorization grant", || app.store.put_grant(&grant)).await?;
     // Noted even when refused: the other path (push or browser) carrying the same
     // code must find this exchange and refuse it the same way, not meet WeChat's
     // 61009 for a code already used and show the merchant the wrong reason.

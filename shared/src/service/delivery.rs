@@ -4,13 +4,14 @@
 //! (design.md §6). Used by inline sends and by the job worker alike.
 
 use crate::app::App;
+pub use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::tokens::TokenError;
 use crate::wechat::{ErrorClass, TemplateMessage, WechatError};
 use futures::stream::{self, Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 
@@ -35,89 +36,49 @@ pub enum Delivery {
     Skipped,
 }
 
-/// Why a batch (and its job) stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// 45009: the account's daily quota is spent.
-    QuotaExhausted,
-    AuthorizerRevoked,
-    AuthorizerNeedsReauth,
-    AuthorizerUnknown,
-    /// 40036/40037/47003: the template id or data is wrong.
-    InvalidTemplate {
-        errcode: i64,
-    },
-    /// Another WeChat refusal that would repeat for every recipient.
-    WechatError {
-        errcode: Option<i64>,
-    },
-    /// Another worker stopped the job; its stored reason.
-    JobStopped(String),
-}
-
-impl StopReason {
-    /// The snake_case code clients see.
-    pub fn code(&self) -> &str {
+impl Delivery {
+    /// The `Outcome` dimension of the `Sends` metric.
+    fn outcome(&self) -> Outcome {
         match self {
-            StopReason::JobStopped(reason) => match StopReason::parse(reason).known_code() {
-                Some(code) => code,
-                None => reason.split(':').next().unwrap_or(reason),
-            },
-            known => known.known_code().unwrap_or_default(),
-        }
-    }
-
-    fn known_code(&self) -> Option<&'static str> {
-        Some(match self {
-            StopReason::QuotaExhausted => "quota_exhausted",
-            StopReason::AuthorizerRevoked => "authorizer_revoked",
-            StopReason::AuthorizerNeedsReauth => "authorizer_needs_reauth",
-            StopReason::AuthorizerUnknown => "authorizer_unknown",
-            StopReason::InvalidTemplate { .. } => "invalid_template",
-            StopReason::WechatError { .. } => "wechat_error",
-            StopReason::JobStopped(_) => return None,
-        })
-    }
-
-    /// WeChat's errcode behind the stop, when there is one.
-    pub fn errcode(&self) -> Option<i64> {
-        match self {
-            StopReason::QuotaExhausted => Some(crate::wechat::ERRCODE_QUOTA),
-            StopReason::InvalidTemplate { errcode } => Some(*errcode),
-            StopReason::WechatError { errcode } => *errcode,
-            StopReason::JobStopped(reason) => match StopReason::parse(reason) {
-                StopReason::JobStopped(_) => None,
-                known => known.errcode(),
-            },
-            _ => None,
-        }
-    }
-
-    /// Reads a stored `code` or `code:errcode` back (unknown codes stay `JobStopped`).
-    pub fn parse(stored: &str) -> StopReason {
-        let (code, errcode) = match stored.split_once(':') {
-            Some((code, n)) => (code, n.parse().ok()),
-            None => (stored, None),
-        };
-        match (code, errcode) {
-            ("quota_exhausted", _) => StopReason::QuotaExhausted,
-            ("authorizer_revoked", _) => StopReason::AuthorizerRevoked,
-            ("authorizer_needs_reauth", _) => StopReason::AuthorizerNeedsReauth,
-            ("authorizer_unknown", _) => StopReason::AuthorizerUnknown,
-            ("invalid_template", Some(errcode)) => StopReason::InvalidTemplate { errcode },
-            ("wechat_error", errcode) => StopReason::WechatError { errcode },
-            _ => StopReason::JobStopped(stored.to_owned()),
+            Delivery::Sent { .. } => Outcome::Sent,
+            Delivery::Failed { .. } => Outcome::Failed,
+            Delivery::Unknown => Outcome::Unknown,
+            Delivery::Retryable { .. } => Outcome::Retryable,
+            Delivery::Stop(_) => Outcome::Stopped,
+            Delivery::Skipped => Outcome::Skipped,
         }
     }
 }
 
-/// Stored form: `code` or `code:errcode`.
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self, self.errcode()) {
-            (StopReason::JobStopped(reason), _) => f.write_str(reason),
-            (StopReason::QuotaExhausted, _) | (_, None) => f.write_str(self.code()),
-            (_, Some(code)) => write!(f, "{}:{code}", self.code()),
+/// What the `Sends` metric counts, one counter each.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Sent,
+    Failed,
+    Unknown,
+    Retryable,
+    Stopped,
+    Skipped,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Sent,
+        Outcome::Failed,
+        Outcome::Unknown,
+        Outcome::Retryable,
+        Outcome::Stopped,
+        Outcome::Skipped,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+            Outcome::Retryable => "retryable",
+            Outcome::Stopped => "stopped",
+            Outcome::Skipped => "skipped",
         }
     }
 }
@@ -141,7 +102,9 @@ pub fn classify(err: &WechatError) -> Delivery {
         }
         ErrorClass::Other => match err.errcode() {
             Some(code) if TEMPLATE_ERRCODES.contains(&code) => {
-                Delivery::Stop(StopReason::InvalidTemplate { errcode: code })
+                Delivery::Stop(StopReason::InvalidTemplate {
+                    errcode: Some(code),
+                })
             }
             code => Delivery::Stop(StopReason::WechatError { errcode: code }),
         },
@@ -206,6 +169,9 @@ pub struct Batch {
     token: Mutex<Secret>,
     limiter: Arc<Semaphore>,
     stop: OnceLock<StopReason>,
+    /// Recipients by [`Outcome`], emitted as `Sends` when the batch ends: one
+    /// metric line per outcome and batch, not one per recipient.
+    tally: [AtomicU64; Outcome::ALL.len()],
 }
 
 impl Batch {
@@ -223,6 +189,7 @@ impl Batch {
             token: Mutex::new(token),
             limiter: limiter(app, appid),
             stop: OnceLock::new(),
+            tally: Default::default(),
         })
     }
 
@@ -246,6 +213,7 @@ impl Batch {
         stream::iter(recipients)
             .map(move |(openid, id)| async move {
                 let outcome = self.send_one(&openid, id).await;
+                self.tally[outcome.outcome() as usize].fetch_add(1, Ordering::Relaxed);
                 if let Delivery::Stop(reason) = &outcome {
                     self.stop(reason.clone());
                 }
@@ -303,6 +271,22 @@ impl Batch {
     }
 }
 
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for outcome in Outcome::ALL {
+            let n = self.tally[outcome as usize].load(Ordering::Relaxed);
+            if n > 0 {
+                crate::telemetry::metric(
+                    "Sends",
+                    n as f64,
+                    crate::telemetry::Unit::Count,
+                    &[("Outcome", outcome.name())],
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +330,9 @@ mod tests {
         );
         assert_eq!(
             classify(&api(40037, None)),
-            Delivery::Stop(StopReason::InvalidTemplate { errcode: 40037 })
+            Delivery::Stop(StopReason::InvalidTemplate {
+                errcode: Some(40037)
+            })
         );
         assert_eq!(
             classify(&api(48001, None)),
@@ -379,26 +365,5 @@ mod tests {
         assert_ne!(a, client_msg_id("job_1", "oB"));
         assert_ne!(a, client_msg_id("job_2", "oA"));
         assert_eq!(a.len(), 32);
-    }
-
-    #[test]
-    fn stop_reasons_round_trip_through_their_stored_form() {
-        let r = StopReason::InvalidTemplate { errcode: 40037 };
-        let stored = r.to_string();
-        assert_eq!(stored, "invalid_template:40037");
-        assert_eq!(StopReason::parse(&stored), r);
-        assert_eq!(StopReason::QuotaExhausted.to_string(), "quota_exhausted");
-        assert_eq!(
-            StopReason::parse("quota_exhausted"),
-            StopReason::QuotaExhausted
-        );
-        assert_eq!(StopReason::parse("something_else").code(), "something_else");
-    }
-
-    #[test]
-    fn a_stop_observed_from_the_job_record_keeps_its_code_and_errcode() {
-        let observed = StopReason::JobStopped("quota_exhausted".into());
-        assert_eq!(observed.code(), "quota_exhausted");
-        assert_eq!(observed.errcode(), Some(45009));
     }
 }

@@ -3,13 +3,9 @@
 //! TEMPLATESENDJOBFINISH events stored for their msgids.
 
 use crate::app::App;
-use crate::service::delivery::StopReason;
-use crate::service::send::status;
+use crate::domain::{DeliveryStatus, RecipientProgress, StopReason};
 use crate::store::{ChunkState, Job, JobState, RecipientResult, StoreError};
 use std::collections::HashMap;
-
-/// Status of a recipient the worker has not reached yet.
-pub(crate) const PENDING: &str = "pending";
 /// Most recipients one page holds.
 pub(crate) const MAX_PAGE: usize = 10_000;
 
@@ -26,22 +22,37 @@ pub struct Counts {
 /// One recipient's result with WeChat's later delivery status, if it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientView {
-    pub result: RecipientResult,
-    /// The finish event's Status (`success`, `failed:user block`, …).
-    pub delivery: Option<String>,
+    pub openid: String,
+    pub status: RecipientProgress,
+    pub msgid: Option<u64>,
+    pub errcode: Option<i64>,
+    /// The finish event's Status, once it arrived.
+    pub delivery: Option<DeliveryStatus>,
 }
 
 /// A job as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobView {
     pub job: Job,
-    /// `queued`, `running`, `done` or `stopped`.
-    pub state: &'static str,
+    /// The job's state as seen from its chunks (`running` once one started).
+    pub state: JobState,
     pub stop: Option<StopReason>,
     pub counts: Counts,
     pub recipients: Vec<RecipientView>,
     /// Offset of the next page, when there is one.
     pub next_cursor: Option<usize>,
+}
+
+impl RecipientView {
+    fn of(r: &RecipientResult) -> RecipientView {
+        RecipientView {
+            openid: r.openid.clone(),
+            status: r.status.into(),
+            msgid: r.msgid,
+            errcode: r.errcode,
+            delivery: None,
+        }
+    }
 }
 
 /// The job with recipients `cursor..cursor+limit`, or None if unknown or expired.
@@ -79,25 +90,25 @@ pub async fn job_view(
             .collect();
         for openid in &chunk.recipients {
             let result = match by_openid.get(openid.as_str()) {
-                Some(r) => (*r).clone(),
-                None => RecipientResult {
+                Some(r) => RecipientView::of(r),
+                None => RecipientView {
                     openid: openid.clone(),
                     status: if stopped || chunk.state != ChunkState::Pending {
-                        status::UNSENT
+                        RecipientProgress::Unsent
                     } else {
-                        PENDING
-                    }
-                    .to_owned(),
+                        RecipientProgress::Pending
+                    },
                     msgid: None,
                     errcode: None,
+                    delivery: None,
                 },
             };
-            match result.status.as_str() {
-                status::SENT => counts.sent += 1,
-                status::FAILED => counts.failed += 1,
-                status::UNKNOWN => counts.unknown += 1,
-                status::UNSENT => counts.unsent += 1,
-                _ => counts.pending += 1,
+            match result.status {
+                RecipientProgress::Sent => counts.sent += 1,
+                RecipientProgress::Failed => counts.failed += 1,
+                RecipientProgress::Unknown => counts.unknown += 1,
+                RecipientProgress::Unsent => counts.unsent += 1,
+                RecipientProgress::Pending => counts.pending += 1,
             }
             if position >= cursor && page.len() < limit {
                 page.push(result);
@@ -108,31 +119,32 @@ pub async fn job_view(
     let next_cursor =
         (cursor + page.len() < position && !page.is_empty()).then_some(cursor + page.len());
     let msgids: Vec<u64> = page.iter().filter_map(|r| r.msgid).collect();
-    let events: HashMap<u64, String> = if msgids.is_empty() {
+    let events: HashMap<u64, DeliveryStatus> = if msgids.is_empty() {
         HashMap::new()
     } else {
         app.store
             .get_finish_events(&job.appid, &msgids, app.now())
             .await?
             .into_iter()
-            .map(|e| (e.msg_id, e.status))
+            .map(|e| (e.msg_id, DeliveryStatus::from_wechat(&e.status)))
             .collect()
     };
     let recipients = page
         .into_iter()
-        .map(|result| RecipientView {
-            delivery: result.msgid.and_then(|m| events.get(&m).cloned()),
-            result,
+        .map(|r| RecipientView {
+            delivery: r.msgid.and_then(|m| events.get(&m).copied()),
+            ..r
         })
         .collect();
     let state = match job.state {
-        JobState::Stopped | JobState::Done => job.state.as_str(),
-        _ if all_done => JobState::Done.as_str(),
-        _ if started => JobState::Running.as_str(),
-        _ => JobState::Queued.as_str(),
+        JobState::Stopped => JobState::Stopped,
+        JobState::Done => JobState::Done,
+        _ if all_done => JobState::Done,
+        _ if started => JobState::Running,
+        _ => JobState::Queued,
     };
     Ok(Some(JobView {
-        stop: job.stop_reason.as_deref().map(StopReason::parse),
+        stop: job.stop_reason.clone(),
         state,
         counts,
         recipients,

@@ -2,6 +2,7 @@
 //! tenant scope (`*` or a list) and permission scopes (design.md §3).
 
 use crate::app::App;
+use crate::domain::Tenant;
 use crate::store::{ApiKey, StoreError, TenantScope};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -48,12 +49,9 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Whether a tenant name is acceptable (the same rule for keys and links).
+/// Whether a tenant name is acceptable (the same rule for keys and links: [`Tenant`]).
 pub fn valid_tenant(tenant: &str) -> bool {
-    (1..=64).contains(&tenant.len())
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    Tenant::parse(tenant).is_ok()
 }
 
 /// `*` → every tenant; `a,b` → those tenants. For the CLI's `--tenant`.

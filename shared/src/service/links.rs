@@ -8,10 +8,10 @@
 //! retry a callback that failed for a transient reason.
 
 use crate::app::App;
-use crate::config::{Config, DEFAULT_WECHAT_API_BASE};
+use crate::config::{Config, WechatWeb};
+use crate::domain::{Appid, HttpUrl, Tenant};
 use crate::secret::Secret;
 use crate::service::authorization::{self, ExchangeError};
-use crate::service::keys::valid_tenant;
 use crate::store::{AuthorizerProfile, ConsumeOutcome, GrantOutcome, Link, PreAuth, StoreError};
 use crate::tokens::TokenError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,12 +41,12 @@ const PC_PAGE_PATH: &str = "/cgi-bin/componentloginpage";
 const MOBILE_PAGE_PATH: &str = "/wxaopen/safe/bindcomponent";
 
 /// What a client asks for (`POST /v1/authorization-links`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLink {
-    pub tenant: String,
+    pub tenant: Tenant,
     pub auth_type: Option<u8>,
-    pub biz_appid: Option<String>,
-    pub return_url: Option<String>,
+    pub biz_appid: Option<Appid>,
+    pub return_url: Option<HttpUrl>,
     /// Seconds from now; the configured `link_ttl_secs` when absent.
     pub expires_in: Option<u64>,
 }
@@ -54,12 +54,8 @@ pub struct NewLink {
 /// Why a link could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error("invalid tenant: use 1..=64 characters of [A-Za-z0-9_.-]")]
-    InvalidTenant,
     #[error("auth_type must be 1 (official accounts), 2 (mini programs) or 3 (both)")]
     InvalidAuthType,
-    #[error("biz_appid must be an appid: `wx` and 16 letters or digits")]
-    InvalidBizAppid,
     #[error("return_url must be an absolute http(s) URL on an allowed origin (WXOPEN_RETURN_URL_ORIGINS)")]
     ReturnUrlNotAllowed,
     #[error("expires_in must be {MIN_EXPIRES_IN}..={MAX_EXPIRES_IN} seconds")]
@@ -77,19 +73,13 @@ pub struct CreatedLink {
 
 /// Checks the request, stores a new link with a random id and a TTL.
 pub async fn create(app: &App, new: NewLink) -> Result<CreatedLink, LinkError> {
-    if !valid_tenant(&new.tenant) {
-        return Err(LinkError::InvalidTenant);
-    }
     let auth_type = new.auth_type.unwrap_or(DEFAULT_AUTH_TYPE);
     if !(1..=3).contains(&auth_type) {
         return Err(LinkError::InvalidAuthType);
     }
-    if new.biz_appid.as_deref().is_some_and(|b| !valid_appid(b)) {
-        return Err(LinkError::InvalidBizAppid);
-    }
     let return_url = match new.return_url {
         Some(u) => Some(
-            allowed_return_url(&u, &app.config.return_url_origins)
+            allowed_return_url(u.as_str(), &app.config.return_url_origins)
                 .ok_or(LinkError::ReturnUrlNotAllowed)?,
         ),
         None => None,
@@ -102,9 +92,9 @@ pub async fn create(app: &App, new: NewLink) -> Result<CreatedLink, LinkError> {
     let now = app.now();
     let link = Link {
         id: new_link_id(),
-        tenant: new.tenant,
+        tenant: new.tenant.into_string(),
         auth_type,
-        biz_appid: new.biz_appid,
+        biz_appid: new.biz_appid.map(Appid::into_string),
         return_url,
         created_at: now,
         expires_at: now.saturating_add(ttl),
@@ -139,10 +129,6 @@ fn plausible_link_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn valid_appid(appid: &str) -> bool {
-    appid.len() == 18 && appid.starts_with("wx") && appid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The return URL as given, if it is an absolute http(s) URL without
@@ -200,44 +186,14 @@ pub async fn state(app: &App, id: &str) -> Result<LinkState, StoreError> {
     }
 }
 
-/// Which of WeChat's authorization pages suits the merchant's browser.
+/// Which of WeChat's authorization pages to open (the HTTP layer picks it
+/// from the merchant's browser).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     /// Computer browsers: a page with a QR code the administrator scans.
     Pc,
     /// WeChat's in-app browser on a phone: the `bindcomponent` page.
     Mobile,
-}
-
-/// The browser a User-Agent describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Browser {
-    pub device: Device,
-    /// A phone browser other than WeChat's: the mobile page only works inside
-    /// WeChat, so the PC page is offered with a hint to open the link in WeChat.
-    pub phone_outside_wechat: bool,
-}
-
-/// Picks the page by User-Agent: the mobile page inside WeChat on a phone
-/// (`MicroMessenger`, but not the desktop clients' `WindowsWechat`/`MacWechat`),
-/// the PC page everywhere else.
-pub fn browser_of(user_agent: &str) -> Browser {
-    let in_wechat = user_agent.contains("MicroMessenger");
-    let desktop_wechat = user_agent.contains("WindowsWechat") || user_agent.contains("MacWechat");
-    let phone = ["Mobile", "Android", "iPhone", "iPad"]
-        .iter()
-        .any(|m| user_agent.contains(m));
-    if in_wechat && !desktop_wechat {
-        Browser {
-            device: Device::Mobile,
-            phone_outside_wechat: false,
-        }
-    } else {
-        Browser {
-            device: Device::Pc,
-            phone_outside_wechat: phone && !in_wechat,
-        }
-    }
 }
 
 /// Why the authorization page could not be prepared.
@@ -277,25 +233,23 @@ pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, Sta
     ))
 }
 
-/// WeChat's authorization page for one pre_auth_code.
-///
-/// Host rule: against the real API host (`https://api.weixin.qq.com`) the pages
-/// are WeChat's own hosts (mp.weixin.qq.com for PC, open.weixin.qq.com for
-/// mobile). With any other `wechat_api_base` (the simulator, in the sandbox and
-/// in tests) the pages are served by that same base, under the same paths.
+/// WeChat's authorization page for one pre_auth_code, on the hosts the
+/// configuration names (`WXOPEN_WECHAT_WEB_BASE`): WeChat's own, or one
+/// stand-in serving both pages under WeChat's paths.
 pub fn wechat_page_url(
     config: &Config,
     device: Device,
     pre_auth_code: &Secret,
     link: &Link,
 ) -> String {
-    let api_base = config.wechat_api_base.trim_end_matches('/');
-    let real = api_base == DEFAULT_WECHAT_API_BASE;
-    let (base, path) = match (device, real) {
-        (Device::Pc, true) => (REAL_PC_PAGE_BASE, PC_PAGE_PATH),
-        (Device::Mobile, true) => (REAL_MOBILE_PAGE_BASE, MOBILE_PAGE_PATH),
-        (Device::Pc, false) => (api_base, PC_PAGE_PATH),
-        (Device::Mobile, false) => (api_base, MOBILE_PAGE_PATH),
+    let base = match (&config.wechat_web, device) {
+        (WechatWeb::WechatHosts, Device::Pc) => REAL_PC_PAGE_BASE,
+        (WechatWeb::WechatHosts, Device::Mobile) => REAL_MOBILE_PAGE_BASE,
+        (WechatWeb::Base(base), _) => base.as_str(),
+    };
+    let path = match device {
+        Device::Pc => PC_PAGE_PATH,
+        Device::Mobile => MOBILE_PAGE_PATH,
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if device == Device::Mobile {
@@ -534,6 +488,17 @@ mod tests {
     }
 
     #[test]
+    fn an_explicit_web_base_serves_both_pages_whatever_the_api() {
+        let mut c = config(None);
+        c.wechat_web = WechatWeb::Base("https://pages.example.com".into());
+        let code = Secret::new("c".to_owned());
+        assert!(wechat_page_url(&c, Device::Pc, &code, &link())
+            .starts_with("https://pages.example.com/cgi-bin/componentloginpage?"));
+        assert!(wechat_page_url(&c, Device::Mobile, &code, &link())
+            .starts_with("https://pages.example.com/wxaopen/safe/bindcomponent?"));
+    }
+
+    #[test]
     fn against_another_api_base_the_pages_are_served_there() {
         let c = config(Some("http://127.0.0.1:9999"));
         let mut l = link();
@@ -584,38 +549,5 @@ mod tests {
         assert!(plausible_link_id(&a));
         assert!(!plausible_link_id("short"));
         assert!(!plausible_link_id(&format!("{}/", &a[1..])));
-    }
-
-    #[test]
-    fn wechat_in_app_browser_on_a_phone_gets_the_mobile_page() {
-        let ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN";
-        assert_eq!(browser_of(ua).device, Device::Mobile);
-    }
-
-    #[test]
-    fn desktop_browsers_and_desktop_wechat_get_the_pc_page() {
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-        let windows_wechat = "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0 Safari/537.36 NetType/WIFI MicroMessenger/7.0.20.1781(0x6700143B) WindowsWechat";
-        assert_eq!(
-            browser_of(chrome),
-            Browser {
-                device: Device::Pc,
-                phone_outside_wechat: false
-            }
-        );
-        assert_eq!(browser_of(windows_wechat).device, Device::Pc);
-        assert_eq!(browser_of("").device, Device::Pc);
-    }
-
-    #[test]
-    fn a_phone_browser_outside_wechat_gets_the_pc_page_and_a_hint() {
-        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
-        assert_eq!(
-            browser_of(safari),
-            Browser {
-                device: Device::Pc,
-                phone_outside_wechat: true
-            }
-        );
     }
 }

@@ -3,7 +3,6 @@
 //! before WeChat is called, with WeChat's safer limits (wechat-api.md §5).
 
 use crate::app::App;
-use crate::service::input::{check_url, InvalidInput, Object};
 use crate::tokens::TokenError;
 use crate::wechat::{Article, MediaType, UploadedMedia};
 use bytes::Bytes;
@@ -51,30 +50,38 @@ impl UploadKind {
 /// The accepted kinds, for messages.
 pub const UPLOAD_KINDS: &str = "article_image, image, voice, video, thumb";
 
+/// Why a file is refused before WeChat sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefused {
+    #[error("file `{filename}` must have one of the extensions: {}", .allowed.join(", "))]
+    Extension {
+        filename: String,
+        allowed: &'static [&'static str],
+    },
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is {size} bytes; at most {limit} bytes are accepted for this type")]
+    TooLarge { size: usize, limit: usize },
+}
+
 /// Checks a file before it is sent to WeChat.
-pub fn check_upload(kind: UploadKind, filename: &str, size: usize) -> Result<(), InvalidInput> {
+pub fn check_upload(kind: UploadKind, filename: &str, size: usize) -> Result<(), UploadRefused> {
     let (extensions, limit) = kind.rules();
     let ext = filename
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
     if !extensions.contains(&ext.as_str()) {
-        return Err(InvalidInput::new(
-            "media",
-            format!(
-                "file `{filename}` must have one of the extensions: {}",
-                extensions.join(", ")
-            ),
-        ));
+        return Err(UploadRefused::Extension {
+            filename: filename.to_owned(),
+            allowed: extensions,
+        });
     }
     if size == 0 {
-        return Err(InvalidInput::new("media", "the file is empty"));
+        return Err(UploadRefused::Empty);
     }
     if size > limit {
-        return Err(InvalidInput::new(
-            "media",
-            format!("the file is {size} bytes; at most {limit} bytes are accepted for this type"),
-        ));
+        return Err(UploadRefused::TooLarge { size, limit });
     }
     Ok(())
 }
@@ -119,75 +126,6 @@ pub async fn upload(
     }
 }
 
-/// Reads `{"type": "news", "articles": [1..=8 {title, thumb_media_id, content, author?, digest?, content_source_url?, show_cover_pic?}]}`.
-pub fn parse_news(body: &serde_json::Value) -> Result<Vec<Article>, InvalidInput> {
-    let root = Object::root(body)?;
-    root.deny_unknown(&["type", "articles"])?;
-    match root.opt_str("type")? {
-        Some("news") => {}
-        _ => return Err(InvalidInput::new(
-            "type",
-            "a JSON upload must have `\"type\": \"news\"` (files are sent as multipart/form-data)",
-        )),
-    }
-    let items = match root.opt_value("articles") {
-        Some(serde_json::Value::Array(items)) => items,
-        Some(_) => return Err(InvalidInput::new("articles", "must be an array")),
-        None => return Err(InvalidInput::new("articles", "is required")),
-    };
-    if items.is_empty() || items.len() > 8 {
-        return Err(InvalidInput::new(
-            "articles",
-            format!("must hold 1..=8 articles, got {}", items.len()),
-        ));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            article(item)
-                .map_err(|e| InvalidInput::new(format!("articles[{i}].{}", e.field), e.message))
-        })
-        .collect()
-}
-
-fn article(value: &serde_json::Value) -> Result<Article, InvalidInput> {
-    let a = Object::root(value)?;
-    a.deny_unknown(&[
-        "title",
-        "thumb_media_id",
-        "content",
-        "author",
-        "digest",
-        "content_source_url",
-        "show_cover_pic",
-        "need_open_comment",
-        "only_fans_can_comment",
-    ])?;
-    let flag = |key: &str| -> Result<Option<u8>, InvalidInput> {
-        match a.opt_u64(key)? {
-            None => Ok(None),
-            Some(v @ (0 | 1)) => Ok(Some(v as u8)),
-            Some(_) => Err(InvalidInput::new(key, "must be 0 or 1")),
-        }
-    };
-    let source = a.opt_nonempty_str("content_source_url", 2048)?;
-    if let Some(u) = source {
-        check_url("content_source_url", u)?;
-    }
-    Ok(Article {
-        title: a.str("title", 256)?.to_owned(),
-        thumb_media_id: a.str("thumb_media_id", 256)?.to_owned(),
-        content: a.str("content", 2 * MB)?.to_owned(),
-        author: a.opt_nonempty_str("author", 64)?.map(str::to_owned),
-        digest: a.opt_nonempty_str("digest", 1024)?.map(str::to_owned),
-        content_source_url: source.map(str::to_owned),
-        show_cover_pic: flag("show_cover_pic")?,
-        need_open_comment: flag("need_open_comment")?,
-        only_fans_can_comment: flag("only_fans_can_comment")?,
-    })
-}
-
 /// Uploads news articles for a mass send; returns the media_id.
 pub async fn upload_news(
     app: &App,
@@ -205,20 +143,22 @@ pub async fn upload_news(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn extensions_and_sizes_are_checked_per_kind() {
         let thumb = UploadKind::parse("thumb").unwrap();
         assert!(check_upload(thumb, "t.jpg", 64 * KB).is_ok());
-        assert!(check_upload(thumb, "t.jpg", 64 * KB + 1)
-            .unwrap_err()
-            .message
-            .contains("at most"));
+        assert_eq!(
+            check_upload(thumb, "t.jpg", 64 * KB + 1),
+            Err(UploadRefused::TooLarge {
+                size: 64 * KB + 1,
+                limit: 64 * KB
+            })
+        );
         assert!(check_upload(thumb, "t.png", 10)
             .unwrap_err()
-            .message
-            .contains("extensions"));
+            .to_string()
+            .contains("extensions: jpg, jpeg"));
         let img = UploadKind::parse("article_image").unwrap();
         assert!(check_upload(img, "a.PNG", MB - 1).is_ok());
         assert!(check_upload(img, "a.png", MB).is_err());
@@ -232,18 +172,5 @@ mod tests {
             UploadKind::parse("image"),
             Some(UploadKind::Temporary(MediaType::Image))
         );
-    }
-
-    #[test]
-    fn news_articles_are_read_and_bad_ones_named() {
-        let ok = json!({"type": "news", "articles": [{"title": "T", "thumb_media_id": "m", "content": "<p>x</p>", "show_cover_pic": 1}]});
-        assert_eq!(parse_news(&ok).unwrap()[0].show_cover_pic, Some(1));
-        let bad = json!({"type": "news", "articles": [{"title": "T", "content": "c"}]});
-        assert_eq!(
-            parse_news(&bad).unwrap_err().field,
-            "articles[0].thumb_media_id"
-        );
-        let nine = json!({"type": "news", "articles": vec![json!({}); 9]});
-        assert!(parse_news(&nine).unwrap_err().message.contains("1..=8"));
     }
 }

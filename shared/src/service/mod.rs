@@ -3,7 +3,6 @@
 
 pub mod authorization;
 pub mod delivery;
-pub mod input;
 pub mod jobs;
 pub mod keys;
 pub mod links;

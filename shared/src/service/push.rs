@@ -3,6 +3,7 @@
 //! frozen once it has answered, so no work may be left running.
 
 use crate::app::App;
+use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::service::authorization::{self, hash_code, ExchangeError};
 use crate::store::{ChunkRef, FinishEvent, JobState, StoreError, TicketWrite};
@@ -203,7 +204,11 @@ async fn stop_queued_sends(app: &App, appid: &str, now: u64) -> Result<usize, St
     }
     for job_id in &jobs {
         app.store
-            .set_job_state(job_id, JobState::Stopped, Some("authorizer_revoked"))
+            .set_job_state(
+                job_id,
+                JobState::Stopped,
+                Some(&StopReason::AuthorizerRevoked),
+            )
             .await?;
     }
     Ok(jobs.len())

@@ -16,13 +16,15 @@ use std::collections::VecDeque;
 /// usual latency are renewed well inside a minute (bench `refresh_sweep`).
 pub const SWEEP_CONCURRENCY: usize = 32;
 /// A newest ticket older than this means pushes are not arriving (WeChat pushes every 10 min).
-pub(crate) const TICKET_ALARM_AGE_SECS: u64 = 30 * 60;
+pub const TICKET_ALARM_AGE_SECS: u64 = 30 * 60;
 /// Due authorizers read per index page.
 const DUE_PAGE: u32 = 100;
 /// Authorizers per api_get_authorizer_list page (WeChat's maximum).
 const LIST_PAGE: u32 = 500;
 /// Pages read at most in one sweep or reconcile: a bound, far above any real platform.
 const MAX_PAGES: usize = 10_000;
+/// Queued chunks counted at most for the backlog metric.
+const BACKLOG_COUNTED: u32 = 1000;
 
 /// A sweep could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,7 @@ pub async fn run(app: &App) -> Result<SweepReport, RefreshError> {
     let margin = app.config.refresh_margin_secs;
     let mut report = SweepReport::default();
     check_ticket(app, &mut report).await?;
+    report_backlog(app).await;
 
     report.component = match app.tokens.refresh_component(margin).await {
         Ok(r) => renewal_name(r).to_owned(),
@@ -168,6 +171,16 @@ async fn check_ticket(app: &App, report: &mut SweepReport) -> Result<(), Refresh
         }
     }
     Ok(())
+}
+
+/// Chunks waiting to be worked (new, deferred past their retry time, or
+/// abandoned), as the `QueuedChunks` metric: the job backlog. Counted up to
+/// [`BACKLOG_COUNTED`]; a store error is logged and leaves the sweep alone.
+async fn report_backlog(app: &App) {
+    match app.store.claimable_chunks(app.now(), BACKLOG_COUNTED).await {
+        Ok(chunks) => telemetry::metric("QueuedChunks", chunks.len() as f64, Unit::Count, &[]),
+        Err(error) => tracing::warn!(error = %error, "sweep: could not count queued chunks"),
+    }
 }
 
 /// Pages through api_get_authorizer_list and repairs every stored refresh token

@@ -12,6 +12,7 @@
 
 use super::error::{StoreError, StoreResult};
 use super::model::{Chunk, ChunkRef, ChunkState, Job, JobState, RecipientResult};
+use crate::domain::StopReason;
 use async_trait::async_trait;
 
 /// Chunks one write may add (with the job record: DynamoDB's 100 items per transaction).
@@ -73,7 +74,7 @@ pub trait JobStore: Send + Sync {
         &self,
         id: &str,
         state: JobState,
-        stop_reason: Option<&str>,
+        stop_reason: Option<&StopReason>,
     ) -> StoreResult<()>;
     /// Pending chunks whose lease is free at `now`, for pollers and crash
     /// recovery. A chunk added while its job was creating is listed only once

@@ -1,6 +1,7 @@
 //! The records of design.md §4, as plain structs shared by every backend.
 //! Times are unix seconds; callers pass `now` so tests can move time without sleeping.
 
+use crate::domain::{RecipientStatus, StopReason};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ impl TokenState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorizerStatus {
     Active,
@@ -179,7 +180,7 @@ pub struct ApiKey {
     pub revoked: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Being written (see `store::JobStore::begin_job`): shown to no client, worked by no worker.
@@ -215,6 +216,12 @@ impl JobState {
     }
 }
 
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A tracked template-message job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -230,7 +237,8 @@ pub struct Job {
     /// Chunks finished done, counted by the write that finished each.
     pub chunks_done: u32,
     pub state: JobState,
-    pub stop_reason: Option<String>,
+    /// Stored as its text form (`code` or `code:errcode`).
+    pub stop_reason: Option<StopReason>,
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -267,8 +275,7 @@ impl ChunkState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientResult {
     pub openid: String,
-    /// `sent`, `failed`, `unknown` (timed out after sending), `unsent` (job stopped).
-    pub status: String,
+    pub status: RecipientStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msgid: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

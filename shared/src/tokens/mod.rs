@@ -13,6 +13,8 @@
 mod memo;
 mod renew;
 
+pub(crate) use renew::store_with_retry;
+
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::secret::Secret;

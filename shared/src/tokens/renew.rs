@@ -63,8 +63,9 @@ fn new_owner() -> String {
 }
 
 /// Retries a store write a few times: the write keeps a token WeChat already
-/// issued, so a transient failure must not lose it.
-async fn store_with_retry<T, F, Fut>(what: &'static str, mut write: F) -> StoreResult<T>
+/// issued (a renewal's, or an authorization's one-time exchange), so a
+/// transient failure must not lose it.
+pub(crate) async fn store_with_retry<T, F, Fut>(what: &'static str, mut write: F) -> StoreResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = StoreResult<T>>,
@@ -74,12 +75,12 @@ where
         match write().await {
             Ok(v) => return Ok(v),
             Err(e) if attempt < STORE_WRITE_ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, what, "store write of renewed token failed; retrying");
+                tracing::warn!(error = %e, attempt, what, "store write of issued tokens failed; retrying");
                 tokio::time::sleep(Duration::from_millis(25u64 << attempt)).await;
                 attempt += 1;
             }
             Err(e) => {
-                tracing::error!(error = %e, attempt, what, "store write of renewed token failed; giving up, the stored tokens are unchanged");
+                tracing::error!(error = %e, attempt, what, "store write of issued tokens failed; giving up, the stored tokens are unchanged");
                 return Err(e);
             }
         }

@@ -7,15 +7,15 @@ pub async fn job_created_with_chunks_and_state_updated(store: Store) {
     store.create_job(&job("J1", 3), &chunks).await.unwrap();
     assert_eq!(store.get_job("J1", NOW).await.unwrap(), Some(job("J1", 3)));
     assert_eq!(store.list_chunks("J1").await.unwrap(), chunks);
+    let reason = StopReason::InvalidTemplate {
+        errcode: Some(40037),
+    };
     store
-        .set_job_state("J1", JobState::Stopped, Some("quota_exhausted"))
+        .set_job_state("J1", JobState::Stopped, Some(&reason))
         .await
         .unwrap();
     let j = store.get_job("J1", NOW).await.unwrap().unwrap();
-    assert_eq!(
-        (j.state, j.stop_reason.as_deref()),
-        (JobState::Stopped, Some("quota_exhausted"))
-    );
+    assert_eq!((j.state, j.stop_reason), (JobState::Stopped, Some(reason)));
     assert_eq!(store.get_job("J2", NOW).await.unwrap(), None);
     assert!(store.list_chunks("J2").await.unwrap().is_empty());
 }
@@ -175,7 +175,11 @@ pub async fn a_job_is_done_once_its_last_chunk_finishes_done(store: Store) {
     assert_eq!((j.chunks_done, j.state), (1, JobState::Queued));
     let refs = stored_job(&store, "J3", 1).await;
     store
-        .set_job_state("J3", JobState::Stopped, Some("authorizer_revoked"))
+        .set_job_state(
+            "J3",
+            JobState::Stopped,
+            Some(&StopReason::AuthorizerRevoked),
+        )
         .await
         .unwrap();
     finish(refs[0].clone(), ChunkState::Done).await;
@@ -281,7 +285,7 @@ pub async fn finish_stopped_keeps_results_and_frees_lease(store: Store) {
         sent("openid-0-a", 1),
         RecipientResult {
             openid: "openid-0-b".into(),
-            status: "unsent".into(),
+            status: RecipientStatus::Unsent,
             msgid: None,
             errcode: Some(45009),
         },

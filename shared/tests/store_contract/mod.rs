@@ -25,6 +25,7 @@ pub mod pushes;
 
 pub(crate) use std::collections::{BTreeMap, HashSet};
 pub(crate) use std::sync::Arc;
+pub(crate) use wxopen::domain::{RecipientStatus, StopReason};
 pub(crate) use wxopen::secret::Secret;
 pub(crate) use wxopen::store::*;
 
@@ -236,7 +237,7 @@ pub(crate) async fn stored_job(store: &Store, id: &str, n: u32) -> Vec<ChunkRef>
 pub(crate) fn sent(openid: &str, msgid: u64) -> RecipientResult {
     RecipientResult {
         openid: openid.into(),
-        status: "sent".into(),
+        status: RecipientStatus::Sent,
         msgid: Some(msgid),
         errcode: None,
     }

@@ -5,6 +5,7 @@
 //! from the key makes a retry safe), so the client may retry with the same key.
 
 use crate::app::App;
+use crate::http::error::ErrorCode;
 use crate::http::{ApiError, Request, Response};
 use crate::store::{ApiKey, IdempotencyOutcome, IdempotencyRecord};
 use bytes::Bytes;
@@ -15,6 +16,7 @@ pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed answer.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const TTL_SECS: u64 = 24 * 3600;
+/// Longest key (the `invalid_idempotency_key` message says so too).
 const MAX_KEY_LEN: usize = 255;
 
 /// What to do with a request carrying (or not) an Idempotency-Key.
@@ -49,12 +51,7 @@ pub async fn begin(app: &App, req: &Request, api_key: &ApiKey) -> Result<Begin, 
         .filter(|k| {
             !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
         })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                format!("Idempotency-Key must be 1..={MAX_KEY_LEN} visible ASCII characters"),
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidIdempotencyKey))?;
     let key_hash = hash(&[api_key.hash.as_bytes(), key.as_bytes()]);
     let request_hash = hash(&[
         req.method().as_str().as_bytes(),
@@ -70,24 +67,14 @@ pub async fn begin(app: &App, req: &Request, api_key: &ApiKey) -> Result<Begin, 
     };
     match app.store.insert_idempotency(&record, now).await? {
         IdempotencyOutcome::Inserted => Ok(Begin::Proceed(Some(Guard { key_hash }))),
-        IdempotencyOutcome::Existing(existing) if existing.request_hash != request_hash => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_conflict",
-            "this Idempotency-Key was used with a different request; use a new key for a new request",
-        )),
+        IdempotencyOutcome::Existing(existing) if existing.request_hash != request_hash => {
+            Err(ApiError::new(ErrorCode::IdempotencyConflict))
+        }
         IdempotencyOutcome::Existing(IdempotencyRecord {
             response: Some((status, body)),
             ..
         }) => Ok(Begin::Replay(replay(status, body))),
-        IdempotencyOutcome::Existing(_) => {
-            let mut err = ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_in_progress",
-                "a request with this Idempotency-Key is still being carried out; retry shortly",
-            );
-            err.retry_after = Some(1);
-            Err(err)
-        }
+        IdempotencyOutcome::Existing(_) => Err(ApiError::new(ErrorCode::IdempotencyInProgress)),
     }
 }
 

@@ -1,81 +1,107 @@
-//! The client API under /v1 (design.md §3): authenticate, parse, call a
-//! service, answer JSON. Each handler checks the key's scope and its tenant
-//! against the authorizer's before touching anything.
+//! The client API under /v1 (design.md §3): authenticate, read the body into
+//! its type ([`requests`]), call a service, answer with a type ([`views`]).
+//! Each handler checks the key's scope and its tenant against the
+//! authorizer's before touching anything.
+//!
+//! How to add a route:
+//! 1. a line in `http::ROUTES` (and its `Handler`), and the route in `template.yaml`;
+//! 2. its body types in `requests.rs` (serde + `ToSchema`, checked domain types
+//!    inside, `TryFrom` into what the service takes) and its answer in `views.rs`;
+//! 3. the handler here with its `#[utoipa::path]` (success answers, links);
+//! 4. its operation in `http::openapi` (`paths(...)` and the error codes it can
+//!    answer), new error codes in `http::error::ErrorCode` with their conversions;
+//! 5. regenerate `docs/openapi.json` (see `http::openapi`); its tests fail until then.
 
 mod body;
-mod errors;
-pub mod idempotency;
+pub(crate) mod idempotency;
 mod multipart;
+pub(crate) mod requests;
+pub(crate) mod views;
 
-pub use body::MAX_JSON_BYTES;
-pub use errors::stop_error;
+pub(crate) use body::json as read_json;
+pub(crate) use body::MAX_JSON_BYTES;
 
 use super::auth::{authenticate, authenticate_any, authorizer_for_key, require_tenant};
+use super::error::ErrorCode;
 use super::{json_response, query_params, ApiError, Params, Request, Response};
 use crate::app::App;
+use crate::domain::StopReason;
 use crate::service::keys::{SCOPE_SEND, SCOPE_TOKEN_READ};
-use crate::service::{delivery, jobs, mass, media, send};
-use crate::store::{Authorizer, AuthorizerStatus, RecipientResult, StoreError, TenantScope};
+use crate::service::{jobs, mass, media, send};
+use crate::store::{Authorizer, AuthorizerStatus, StoreError, TenantScope};
 use http::StatusCode;
 use idempotency::Begin;
-use serde_json::{json, Value};
+use requests::{
+    CustomMessageRequest, MassMessageRequest, MediaUploadForm, NewsUploadRequest,
+    TemplateMessageRequest,
+};
+use views::{
+    AccessTokenBody, AuthorizerBody, AuthorizerList, CustomSentBody, InlineSendBody,
+    JobAcceptedBody, JobBody, JobMode, MassAcceptedBody, MassStatusBody, NewsUploadedType,
+    SentStatus, UploadedBody,
+};
 
 const DEFAULT_LIST_LIMIT: u32 = 100;
 const MAX_LIST_LIMIT: u32 = 500;
 const DEFAULT_JOB_PAGE: usize = 1000;
 
 fn param<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
-    params.get(name).ok_or_else(|| {
-        ApiError::bad_request("invalid_request", format!("missing path parameter {name}"))
-    })
+    params
+        .get(name)
+        .ok_or_else(|| ApiError::field(name, "is a required path parameter"))
 }
 
 /// 422 for an authorizer that cannot be acted for any more.
 fn require_active(a: &Authorizer) -> Result<(), ApiError> {
     match a.status {
         AuthorizerStatus::Active => Ok(()),
-        AuthorizerStatus::Revoked => Err(stop_error(&delivery::StopReason::AuthorizerRevoked)),
-        AuthorizerStatus::NeedsReauth => {
-            Err(stop_error(&delivery::StopReason::AuthorizerNeedsReauth))
-        }
+        AuthorizerStatus::Revoked => Err(ApiError::from(&StopReason::AuthorizerRevoked)),
+        AuthorizerStatus::NeedsReauth => Err(ApiError::from(&StopReason::AuthorizerNeedsReauth)),
     }
 }
 
-/// An authorizer as the client API shows it: never a token or secret.
-pub fn authorizer_json(a: &Authorizer) -> Value {
-    json!({
-        "appid": a.appid,
-        "tenant": a.tenant,
-        "name": a.profile.nick_name,
-        "user_name": a.profile.user_name,
-        "principal_name": a.profile.principal_name,
-        "head_img": a.profile.head_img,
-        "status": a.status.as_str(),
-        "func_info": a.func_info,
-        "token_expires_at": (a.token.expires_at > 0).then_some(a.token.expires_at),
-        "authorized_at": a.authorized_at,
-        "updated_at": a.updated_at,
-    })
-}
-
+/// A whole-number query parameter within `range` (the document's bounds).
 fn number_param(
     query: &std::collections::HashMap<String, String>,
     name: &str,
+    range: std::ops::RangeInclusive<u64>,
 ) -> Result<Option<u64>, ApiError> {
     query
         .get(name)
         .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_request",
-                    format!("query parameter `{name}` must be a whole number"),
-                )
-            })
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        name,
+                        format!(
+                            "must be a whole number in {}..={} (query parameter)",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })
         })
         .transpose()
 }
 
+/// The largest job cursor a client may send (the document's `int64`).
+const MAX_CURSOR: u64 = i64::MAX as u64;
+
 /// `GET /v1/authorizers[?tenant=&cursor=&limit=]`.
+#[utoipa::path(
+    get, path = "/v1/authorizers", operation_id = "list_authorizers", tag = "authorizers",
+    summary = "List authorizers",
+    description = "The authorizers of a tenant (the key's only tenant, or `?tenant=`), or of every tenant for a key of every tenant, in appid order. Never token values.",
+    params(
+        ("tenant" = Option<String>, Query, description = "The tenant to list; required for a key of several tenants."),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 500, description = "Page size, 1..=500; default 100."),
+        ("cursor" = Option<String>, Query, description = "A `next_cursor` of this listing."),
+    ),
+    responses((status = 200, description = "One page of authorizers.", body = AuthorizerList)),
+    security(("api_key" = []))
+)]
 pub async fn list_authorizers(app: &App, req: Request) -> Result<Response, ApiError> {
     let key = authenticate_any(app, &req).await?;
     let query = query_params(&req);
@@ -87,16 +113,11 @@ pub async fn list_authorizers(app: &App, req: Request) -> Result<Response, ApiEr
         (None, TenantScope::All) => None,
         (None, TenantScope::Only(list)) => match list.as_slice() {
             [only] => Some(only.clone()),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "tenant_required",
-                    "this API key serves several tenants: name one with ?tenant=",
-                ))
-            }
+            _ => return Err(ApiError::new(ErrorCode::TenantRequired)),
         },
     };
-    let limit = number_param(&query, "limit")?
-        .map(|l| l.clamp(1, u64::from(MAX_LIST_LIMIT)) as u32)
+    let limit = number_param(&query, "limit", 1..=u64::from(MAX_LIST_LIMIT))?
+        .and_then(|l| u32::try_from(l).ok())
         .unwrap_or(DEFAULT_LIST_LIMIT);
     let cursor = query.get("cursor").filter(|c| !c.is_empty());
     let page = app
@@ -105,20 +126,26 @@ pub async fn list_authorizers(app: &App, req: Request) -> Result<Response, ApiEr
         .await
         .map_err(|e| match e {
             // The cursor is the only part of this request the store can refuse.
-            StoreError::Invalid(_) if cursor.is_some() => ApiError::bad_request(
-                "invalid_cursor",
-                "cursor is not a next_cursor of this listing",
-            ),
+            StoreError::Invalid(_) if cursor.is_some() => ApiError::new(ErrorCode::InvalidCursor),
             other => other.into(),
         })?;
-    let items: Vec<Value> = page.items.iter().map(authorizer_json).collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"authorizers": items, "next_cursor": page.next}),
+        &AuthorizerList {
+            authorizers: page.items.iter().map(AuthorizerBody::from).collect(),
+            next_cursor: page.next,
+        },
     ))
 }
 
 /// `GET /v1/authorizers/{appid}`.
+#[utoipa::path(
+    get, path = "/v1/authorizers/{appid}", operation_id = "get_authorizer", tag = "authorizers",
+    summary = "Read one authorizer",
+    params(("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001")),
+    responses((status = 200, description = "The authorizer.", body = AuthorizerBody)),
+    security(("api_key" = []))
+)]
 pub async fn get_authorizer(
     app: &App,
     req: Request,
@@ -126,10 +153,22 @@ pub async fn get_authorizer(
 ) -> Result<Response, ApiError> {
     let key = authenticate_any(app, &req).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
-    Ok(json_response(StatusCode::OK, &authorizer_json(&authorizer)))
+    Ok(json_response(
+        StatusCode::OK,
+        &AuthorizerBody::from(&authorizer),
+    ))
 }
 
 /// `GET /v1/authorizers/{appid}/access-token` (scope `token:read`).
+#[utoipa::path(
+    get, path = "/v1/authorizers/{appid}/access-token", operation_id = "get_access_token", tag = "authorizers",
+    summary = "Read the authorizer's access token",
+    description = "The current authorizer access token, for your own WeChat calls (scope `token:read`). Do not renew it yourself: wxopen keeps it alive.",
+    params(("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001")),
+    responses((status = 200, description = "The token (answered with `Cache-Control: no-store`).", body = AccessTokenBody,
+        headers(("Cache-Control" = String, description = "`no-store`")))),
+    security(("api_key" = []))
+)]
 pub async fn access_token(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
     let key = authenticate(app, &req, SCOPE_TOKEN_READ).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
@@ -144,30 +183,17 @@ pub async fn access_token(app: &App, req: Request, params: &Params) -> Result<Re
         .filter(|e| *e > 0);
     let mut resp = json_response(
         StatusCode::OK,
-        &json!({"appid": authorizer.appid, "access_token": token.expose(), "expires_at": expires_at}),
+        &AccessTokenBody {
+            appid: authorizer.appid,
+            access_token: token.expose().to_owned(),
+            expires_at,
+        },
     );
     resp.headers_mut().insert(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
-}
-
-fn results_json(results: &[RecipientResult]) -> Vec<Value> {
-    results
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-        .collect()
-}
-
-fn counts_json(results: &[RecipientResult]) -> Value {
-    let count = |s: &str| results.iter().filter(|r| r.status == s).count();
-    json!({
-        "sent": count(send::status::SENT),
-        "failed": count(send::status::FAILED),
-        "unknown": count(send::status::UNKNOWN),
-        "unsent": count(send::status::UNSENT),
-    })
 }
 
 /// A fresh seed for WeChat dedupe ids when the client gave no Idempotency-Key.
@@ -178,24 +204,23 @@ fn request_seed() -> String {
 }
 
 /// The path every sending route shares: a key with `send` scope for the
-/// authorizer's tenant, the body parsed (400 before 422), an active
+/// authorizer's tenant, the body read (400 before 422), an active
 /// authorizer, then `send` at most once per Idempotency-Key (a replay answers
 /// the first result). `send` gets the seed its WeChat dedupe ids derive from:
 /// the idempotency key's, or a fresh one per request.
-async fn idempotent_send<T, E, Fut>(
+async fn idempotent_send<T, Fut>(
     app: &App,
     req: Request,
     params: &Params,
-    parse: impl FnOnce(&Value) -> Result<T, E>,
+    read: impl FnOnce(&Request) -> Result<T, ApiError>,
     send: impl FnOnce(Authorizer, T, String) -> Fut,
 ) -> Result<Response, ApiError>
 where
-    ApiError: From<E>,
     Fut: std::future::Future<Output = Result<Response, ApiError>>,
 {
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
-    let request = parse(&body::json_body(&req)?)?;
+    let request = read(&req)?;
     require_active(&authorizer)?;
     let guard = match idempotency::begin(app, &req, &key).await? {
         Begin::Replay(resp) => return Ok(resp),
@@ -211,6 +236,23 @@ where
 
 /// `POST /v1/authorizers/{appid}/template-messages`: inline (200) up to the
 /// inline limit, otherwise a job (202).
+#[utoipa::path(
+    post, path = "/v1/authorizers/{appid}/template-messages", operation_id = "send_template_message", tag = "messages",
+    summary = "Send a template message",
+    description = "To 1..=10,000 openids. Up to `WXOPEN_INLINE_SEND_LIMIT` recipients (default 20) are sent now and answered 200 with each recipient's outcome; more become a job, answered 202.",
+    params(
+        ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body answer the first answer again (`Idempotent-Replayed: true`); another body is a 409."),
+    ),
+    request_body = TemplateMessageRequest,
+    responses(
+        (status = 200, description = "Sent now: each recipient's outcome, in request order.", body = InlineSendBody),
+        (status = 202, description = "Queued as a job.", body = JobAcceptedBody,
+            headers(("Location" = String, description = "`/v1/jobs/{job_id}`")),
+            links(("GetJob" = (operation_id = "get_job", parameters(("job_id" = "$response.body#/job_id")))))),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn template_messages(
     app: &App,
     req: Request,
@@ -220,7 +262,7 @@ pub async fn template_messages(
         app,
         req,
         params,
-        send::parse_template,
+        |req| body::json::<TemplateMessageRequest>(req).map(send::TemplateSend::from),
         |authorizer, request, seed| async move {
             if request.recipients.len() <= app.config.inline_send_limit {
                 send_inline(app, &authorizer, request, &seed).await
@@ -240,17 +282,7 @@ async fn send_inline(
 ) -> Result<Response, ApiError> {
     let report =
         send::send_inline(app, &authorizer.appid, request, &format!("inline\0{seed}")).await?;
-    let mut body = json!({
-        "mode": "inline",
-        "total": report.results.len(),
-        "counts": counts_json(&report.results),
-        "results": results_json(&report.results),
-    });
-    if let Some(stop) = &report.stop {
-        body["stop_reason"] = json!(stop.code());
-        body["wechat_errcode"] = json!(stop.errcode());
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(json_response(StatusCode::OK, &InlineSendBody::new(&report)))
 }
 
 async fn enqueue(
@@ -264,7 +296,14 @@ async fn enqueue(
     let location = format!("/v1/jobs/{}", job.job_id);
     let mut resp = json_response(
         StatusCode::ACCEPTED,
-        &json!({"mode": "job", "job_id": job.job_id, "state": "queued", "total": job.total, "chunks": job.chunks, "status_url": location}),
+        &JobAcceptedBody {
+            mode: JobMode::Job,
+            job_id: job.job_id,
+            state: crate::store::JobState::Queued,
+            total: job.total,
+            chunks: job.chunks,
+            status_url: location.clone(),
+        },
     );
     if let Ok(v) = http::HeaderValue::from_str(&location) {
         resp.headers_mut().insert(http::header::LOCATION, v);
@@ -273,17 +312,32 @@ async fn enqueue(
 }
 
 /// `POST /v1/authorizers/{appid}/mass-messages`.
+#[utoipa::path(
+    post, path = "/v1/authorizers/{appid}/mass-messages", operation_id = "send_mass_message", tag = "messages",
+    summary = "Send a mass message",
+    description = "To every follower (`to_all`), a tag's followers (`tag_id`) or 2..=10,000 openids (`touser`). WeChat deduplicates a retried request with the same Idempotency-Key for 24 h.",
+    params(
+        ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body answer the first answer again; another body is a 409."),
+    ),
+    request_body = MassMessageRequest,
+    responses((status = 200, description = "WeChat accepted it.", body = MassAcceptedBody,
+        links(("GetMassStatus" = (operation_id = "get_mass_status", parameters(("appid" = "$request.path.appid"), ("msg_id" = "$response.body#/msg_id"))))))),
+    security(("api_key" = []))
+)]
 pub async fn mass_messages(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
     idempotent_send(
         app,
         req,
         params,
-        mass::parse_mass,
+        |req| body::json::<MassMessageRequest>(req).and_then(mass::MassRequest::try_from),
         |authorizer, request, seed| async move {
-            let accepted = mass::send_mass(app, &authorizer.appid, &request, &mass::clientmsgid(&seed)).await?;
+            let accepted =
+                mass::send_mass(app, &authorizer.appid, &request, &mass::clientmsgid(&seed))
+                    .await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"msg_id": accepted.msg_id, "msg_data_id": accepted.msg_data_id, "duplicate": accepted.duplicate}),
+                &MassAcceptedBody::from(accepted),
             ))
         },
     )
@@ -291,24 +345,41 @@ pub async fn mass_messages(app: &App, req: Request, params: &Params) -> Result<R
 }
 
 /// `GET /v1/authorizers/{appid}/mass-messages/{msg_id}`.
+#[utoipa::path(
+    get, path = "/v1/authorizers/{appid}/mass-messages/{msg_id}", operation_id = "get_mass_status", tag = "messages",
+    summary = "Read a mass message's status",
+    description = "WeChat's mass/get answer, with WeChat's MASSSENDJOBFINISH report once it arrived.",
+    params(
+        ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
+        ("msg_id" = u64, Path, description = "The `msg_id` of the send."),
+    ),
+    responses((status = 200, description = "The status.", body = MassStatusBody)),
+    security(("api_key" = []))
+)]
 pub async fn mass_status(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
     let msg_id: u64 = param(params, "msg_id")?
         .parse()
-        .map_err(|_| ApiError::bad_request("invalid_request", "msg_id must be a whole number"))?;
+        .map_err(|_| ApiError::field("msg_id", "must be a whole number"))?;
     require_active(&authorizer)?;
     let view = mass::mass_status(app, &authorizer.appid, msg_id).await?;
-    let finish = view
-        .finish
-        .map(|e| json!({"status": e.status, "counts": e.counts, "create_time": e.create_time}));
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"msg_id": view.msg_id, "wechat_status": view.wechat_status, "finish": finish}),
-    ))
+    Ok(json_response(StatusCode::OK, &MassStatusBody::from(view)))
 }
 
 /// `POST /v1/authorizers/{appid}/custom-messages`.
+#[utoipa::path(
+    post, path = "/v1/authorizers/{appid}/custom-messages", operation_id = "send_custom_message", tag = "messages",
+    summary = "Send a customer-service message",
+    description = "Only inside the follower's 48-hour window after they wrote to the account (WeChat answers 45015 otherwise).",
+    params(
+        ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body answer the first answer again; another body is a 409."),
+    ),
+    request_body = CustomMessageRequest,
+    responses((status = 200, description = "WeChat accepted it.", body = CustomSentBody)),
+    security(("api_key" = []))
+)]
 pub async fn custom_messages(
     app: &App,
     req: Request,
@@ -319,12 +390,17 @@ pub async fn custom_messages(
         app,
         req,
         params,
-        mass::parse_custom,
+        |req| {
+            body::json::<CustomMessageRequest>(req).and_then(crate::wechat::CustomMessage::try_from)
+        },
         |authorizer, message, _seed| async move {
             mass::send_custom(app, &authorizer.appid, &message).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"status": "sent", "touser": message.touser}),
+                &CustomSentBody {
+                    status: SentStatus::Sent,
+                    touser: message.touser,
+                },
             ))
         },
     )
@@ -334,17 +410,33 @@ pub async fn custom_messages(
 /// `POST /v1/authorizers/{appid}/media`: a file as multipart/form-data
 /// (`type` = article_image|image|voice|video|thumb, file in `media`), or news
 /// articles as JSON (`{"type": "news", "articles": […]}`).
+#[utoipa::path(
+    post, path = "/v1/authorizers/{appid}/media", operation_id = "upload_media", tag = "media",
+    summary = "Upload media",
+    description = "A file as multipart/form-data (`type` and the file in `media`; type, extension and size are checked before WeChat is called), or news articles as JSON.",
+    params(("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001")),
+    request_body(content(
+        (MediaUploadForm = "multipart/form-data"),
+        (NewsUploadRequest = "application/json"),
+    )),
+    responses((status = 200, description = "What the upload produced: a URL (article_image) or a media_id.", body = UploadedBody)),
+    security(("api_key" = []))
+)]
 pub async fn media(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
     match body::media_type(&req).as_deref() {
         Some("application/json") => {
-            let articles = media::parse_news(&body::json_body(&req)?)?;
+            let articles: Vec<crate::wechat::Article> =
+                body::json::<NewsUploadRequest>(&req)?.try_into()?;
             require_active(&authorizer)?;
             let media_id = media::upload_news(app, &authorizer.appid, &articles).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"type": "news", "media_id": media_id}),
+                &UploadedBody::News {
+                    kind: NewsUploadedType::News,
+                    media_id,
+                },
             ))
         }
         Some("multipart/form-data") => {
@@ -356,13 +448,13 @@ pub async fn media(app: &App, req: Request, params: &Params) -> Result<Response,
                 .or_else(|| query_params(&req).remove("type"))
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| {
-                    invalid(
+                    ApiError::field(
                         "type",
                         format!("is required: one of {}", media::UPLOAD_KINDS),
                     )
                 })?;
             let kind = media::UploadKind::parse(&kind_name).ok_or_else(|| {
-                invalid(
+                ApiError::field(
                     "type",
                     format!(
                         "unknown media type `{kind_name}`; expected one of {}",
@@ -371,19 +463,13 @@ pub async fn media(app: &App, req: Request, params: &Params) -> Result<Response,
                 )
             })?;
             let file = form.file.ok_or_else(|| {
-                invalid("media", "is required: the file, as a multipart file field")
+                ApiError::field("media", "is required: the file, as a multipart file field")
             })?;
             media::check_upload(kind, &file.filename, file.data.len())?;
             require_active(&authorizer)?;
-            let body = match media::upload(app, &authorizer.appid, kind, &file.filename, file.data)
-                .await?
-            {
-                media::Uploaded::Url(url) => json!({"type": "article_image", "url": url}),
-                media::Uploaded::Media(m) => {
-                    json!({"type": m.media_type, "media_id": m.media_id, "created_at": m.created_at})
-                }
-            };
-            Ok(json_response(StatusCode::OK, &body))
+            let uploaded =
+                media::upload(app, &authorizer.appid, kind, &file.filename, file.data).await?;
+            Ok(json_response(StatusCode::OK, &UploadedBody::from(uploaded)))
         }
         other => Err(body::unsupported(
             "multipart/form-data (files) or application/json (news)",
@@ -392,18 +478,27 @@ pub async fn media(app: &App, req: Request, params: &Params) -> Result<Response,
     }
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    crate::service::input::InvalidInput::new(field, message).into()
-}
-
 /// `GET /v1/jobs/{job_id}[?cursor=&limit=]`: progress, totals and one page of per-recipient results.
+#[utoipa::path(
+    get, path = "/v1/jobs/{job_id}", operation_id = "get_job", tag = "messages",
+    summary = "Read a job",
+    description = "A template-message job's state and totals, and one page of its recipients with WeChat's delivery report once it arrived.",
+    params(
+        ("job_id" = String, Path, description = "The `job_id` a send answered."),
+        ("cursor" = Option<u64>, Query, description = "A `next_cursor` of this job (a position); default 0."),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "Recipients per page, 1..=10000; default 1000."),
+    ),
+    responses((status = 200, description = "The job.", body = JobBody)),
+    security(("api_key" = []))
+)]
 pub async fn get_job(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let job_id = param(params, "job_id")?;
     let query = query_params(&req);
-    let cursor = number_param(&query, "cursor")?.unwrap_or(0) as usize;
-    let limit = number_param(&query, "limit")?
-        .map(|l| l as usize)
+    let cursor = usize::try_from(number_param(&query, "cursor", 0..=MAX_CURSOR)?.unwrap_or(0))
+        .map_err(|_| ApiError::field("cursor", "is too large"))?;
+    let limit = number_param(&query, "limit", 1..=jobs::MAX_PAGE as u64)?
+        .map(|l| usize::try_from(l).unwrap_or(jobs::MAX_PAGE))
         .unwrap_or(DEFAULT_JOB_PAGE);
     let view = jobs::job_view(app, job_id, cursor, limit)
         .await?
@@ -415,36 +510,7 @@ pub async fn get_job(app: &App, req: Request, params: &Params) -> Result<Respons
         TenantScope::Only(_) => !view.job.tenant.is_empty() && key.tenants.allows(&view.job.tenant),
     };
     if !allowed {
-        return Err(ApiError::forbidden(
-            "this API key may not act for that tenant",
-        ));
+        return Err(ApiError::new(ErrorCode::Forbidden));
     }
-    let recipients: Vec<Value> = view
-        .recipients
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(&r.result).unwrap_or(Value::Null);
-            if let Some(d) = &r.delivery {
-                v["delivery"] = json!(d);
-            }
-            v
-        })
-        .collect();
-    let c = view.counts;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "job_id": view.job.id,
-            "appid": view.job.appid,
-            "kind": view.job.kind,
-            "state": view.state,
-            "stop_reason": view.stop.as_ref().map(|s| s.code().to_owned()),
-            "wechat_errcode": view.stop.as_ref().and_then(|s| s.errcode()),
-            "created_at": view.job.created_at,
-            "total": view.job.total,
-            "counts": {"sent": c.sent, "failed": c.failed, "unknown": c.unknown, "unsent": c.unsent, "pending": c.pending},
-            "recipients": recipients,
-            "next_cursor": view.next_cursor,
-        }),
-    ))
+    Ok(json_response(StatusCode::OK, &JobBody::from(&view)))
 }

@@ -1,5 +1,6 @@
 //! A `multipart/form-data` upload: text fields and one file in field `media`.
 
+use crate::http::error::ErrorCode;
 use crate::http::{ApiError, Request};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -8,23 +9,23 @@ use std::collections::HashMap;
 const MAX_TEXT_FIELD: usize = 1024;
 
 /// The uploaded file.
-pub struct FilePart {
+pub(crate) struct FilePart {
     pub filename: String,
     pub data: Bytes,
 }
 
 /// The form's text fields and its file.
-pub struct Form {
+pub(crate) struct Form {
     pub fields: HashMap<String, String>,
     pub file: Option<FilePart>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_multipart", message)
+    ApiError::detailed(ErrorCode::InvalidMultipart, message)
 }
 
 /// Reads the form; fields other than `allowed` text fields and the file field `media` are refused.
-pub async fn read_form(req: &Request, allowed: &[&str]) -> Result<Form, ApiError> {
+pub(crate) async fn read_form(req: &Request, allowed: &[&str]) -> Result<Form, ApiError> {
     let content_type = req
         .headers()
         .get(http::header::CONTENT_TYPE)

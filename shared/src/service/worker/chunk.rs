@@ -15,8 +15,9 @@ use super::{
     RETRY_ROUNDS,
 };
 use crate::app::App;
+use crate::domain::RecipientStatus;
 use crate::service::delivery::{classify_token, client_msg_id, Batch, Delivery, StopReason};
-use crate::service::send::{recipient_result, status};
+use crate::service::send::recipient_result;
 use crate::store::{
     creation_abandoned, workable, CheckpointOutcome, Chunk, ChunkRef, ChunkState, ClaimOutcome,
     Job, JobState, RecipientResult, StoreError,
@@ -125,15 +126,18 @@ pub(crate) async fn run_chunk_in(
         Some(job) if workable(&job) && job.state != JobState::Stopped => job,
         other => {
             let reason = match &other {
-                None => "job_missing".to_owned(),
+                None => StopReason::JobMissing,
                 // The creator gave up: its chunks end here, unsent, and the job stays unseen.
-                Some(j) if !workable(j) => "creation_abandoned".to_owned(),
-                Some(j) => j
-                    .stop_reason
-                    .clone()
-                    .unwrap_or_else(|| "stopped".to_owned()),
+                Some(j) if !workable(j) => {
+                    StopReason::JobStopped(Box::new(StopReason::Other("creation_abandoned".into())))
+                }
+                Some(j) => StopReason::JobStopped(Box::new(
+                    j.stop_reason
+                        .clone()
+                        .unwrap_or_else(|| StopReason::Other("stopped".into())),
+                )),
             };
-            let outcome = run.finish_stopped(&StopReason::JobStopped(reason)).await?;
+            let outcome = run.finish_stopped(&reason).await?;
             return Ok(report(outcome, job_chunks));
         }
     };
@@ -141,9 +145,9 @@ pub(crate) async fn run_chunk_in(
         Ok(m) => m,
         Err(e) => {
             tracing::error!(job = %job.id, error = %e, "job payload is not a template message");
-            let reason = StopReason::JobStopped("invalid_job".into());
+            let reason = StopReason::InvalidJob;
             app.store
-                .set_job_state(&job.id, JobState::Stopped, Some("invalid_job"))
+                .set_job_state(&job.id, JobState::Stopped, Some(&reason))
                 .await?;
             return Ok(report(run.finish_stopped(&reason).await?, job_chunks));
         }
@@ -154,7 +158,7 @@ pub(crate) async fn run_chunk_in(
             let outcome = match classify_token(&e) {
                 Delivery::Stop(reason) => {
                     app.store
-                        .set_job_state(&job.id, JobState::Stopped, Some(&reason.to_string()))
+                        .set_job_state(&job.id, JobState::Stopped, Some(&reason))
                         .await?;
                     run.finish_stopped(&reason).await
                 }
@@ -229,7 +233,7 @@ impl<'a> ChunkRun<'a> {
             .filter(
                 |o| match self.position.get(*o).and_then(|&i| self.results.get(i)) {
                     None => true,
-                    Some(r) => r.status == status::UNKNOWN,
+                    Some(r) => r.status == RecipientStatus::Unknown,
                 },
             )
             .cloned()
@@ -322,7 +326,7 @@ impl<'a> ChunkRun<'a> {
             if !matches!(reason, StopReason::JobStopped(_)) {
                 self.app
                     .store
-                    .set_job_state(&job.id, JobState::Stopped, Some(&reason.to_string()))
+                    .set_job_state(&job.id, JobState::Stopped, Some(&reason))
                     .await?;
             }
             return self.finish_stopped(&reason).await;
@@ -379,9 +383,10 @@ impl<'a> ChunkRun<'a> {
                 Progress::LostLease
             }
             Saved::Kept(Some(job)) if job.state == JobState::Stopped => {
-                batch.stop(StopReason::JobStopped(
-                    job.stop_reason.unwrap_or_else(|| "stopped".into()),
-                ));
+                batch.stop(StopReason::JobStopped(Box::new(
+                    job.stop_reason
+                        .unwrap_or_else(|| StopReason::Other("stopped".into())),
+                )));
                 Progress::Continue
             }
             Saved::Kept(_) => Progress::Continue,
@@ -440,12 +445,12 @@ impl<'a> ChunkRun<'a> {
         if saved == CheckpointOutcome::LostLease {
             return Ok(ChunkRunOutcome::LostLease);
         }
-        let count = |s: &str| self.results.iter().filter(|r| r.status == s).count();
+        let count = |s: RecipientStatus| self.results.iter().filter(|r| r.status == s).count();
         Ok(ChunkRunOutcome::Done {
-            sent: count(status::SENT),
-            failed: count(status::FAILED),
-            unknown: count(status::UNKNOWN),
-            unsent: count(status::UNSENT),
+            sent: count(RecipientStatus::Sent),
+            failed: count(RecipientStatus::Failed),
+            unknown: count(RecipientStatus::Unknown),
+            unsent: count(RecipientStatus::Unsent),
         })
     }
 }

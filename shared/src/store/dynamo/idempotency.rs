@@ -5,7 +5,7 @@ use super::expr::Values;
 use super::items::{attr, base, key, kind, n, s, Item, Reader};
 use super::keys::{Keys, SK_IDEM};
 use super::table::TTL_ATTRIBUTE;
-use super::DynamoStore;
+use super::{stamp_write_id, written_by, DynamoStore};
 use crate::store::{
     IdempotencyOutcome, IdempotencyRecord, IdempotencyStore, StoreError, StoreResult,
 };
@@ -47,13 +47,17 @@ impl IdempotencyStore for DynamoStore {
         record: &IdempotencyRecord,
         now: u64,
     ) -> StoreResult<IdempotencyOutcome> {
-        let item = idempotency_to_item(&self.keys, record);
+        let mut item = idempotency_to_item(&self.keys, record);
+        let write_id = stamp_write_id(&mut item);
         let condition = "attribute_not_exists(#pk) OR #expires_at <= :now";
         match self
             .put(item, Some(condition), Values::new().with(":now", n(now)))
             .await
         {
             Ok(()) => Ok(IdempotencyOutcome::Inserted),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => {
+                Ok(IdempotencyOutcome::Inserted)
+            }
             Err(WriteError::ConditionFailed(Some(old))) => {
                 idempotency_from_item(&old).map(IdempotencyOutcome::Existing)
             }

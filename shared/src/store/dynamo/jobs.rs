@@ -12,7 +12,8 @@ use super::items::{
 };
 use super::keys::{Keys, SK_CHUNK_PREFIX, SK_JOB};
 use super::table::{GSI_KEY_PK, GSI_KEY_SK, TABLE_KEY_PK, TABLE_KEY_SK, TTL_ATTRIBUTE};
-use super::{no_attributes, DynamoStore, Query};
+use super::{no_attributes, written_by, DynamoStore, Query};
+use crate::domain::StopReason;
 use crate::store::{
     check_chunk_of, check_final_state, check_write_size, claim_refusal, listed_from,
     CheckpointOutcome, Chunk, ChunkRef, ChunkState, ClaimOutcome, Job, JobState, JobStore,
@@ -36,7 +37,11 @@ fn job_to_item(keys: &Keys, job: &Job, state: JobState) -> Item {
     item.insert(attr::CHUNK_COUNT.into(), n(job.chunk_count));
     item.insert(attr::CHUNKS_DONE.into(), n(0));
     item.insert(attr::STATE.into(), s(state.as_str()));
-    put_opt(&mut item, attr::STOP_REASON, job.stop_reason.as_ref());
+    put_opt(
+        &mut item,
+        attr::STOP_REASON,
+        job.stop_reason.as_ref().map(StopReason::to_string).as_ref(),
+    );
     item.insert(attr::CREATED_AT.into(), n(job.created_at));
     item.insert(TTL_ATTRIBUTE.into(), n(job.expires_at));
     item
@@ -55,7 +60,9 @@ fn job_from_item(item: &Item) -> StoreResult<Job> {
         chunks_done: u32::try_from(r.u64_or_zero(attr::CHUNKS_DONE)?)
             .map_err(|_| r.corrupt(attr::CHUNKS_DONE, "number out of range"))?,
         state: r.parsed(attr::STATE, JobState::parse)?,
-        stop_reason: r.opt_string(attr::STOP_REASON)?,
+        stop_reason: r
+            .opt_string(attr::STOP_REASON)?
+            .map(|s| StopReason::parse(&s)),
         created_at: r.u64(attr::CREATED_AT)?,
         expires_at: r.u64(TTL_ATTRIBUTE)?,
     })
@@ -120,10 +127,10 @@ impl DynamoStore {
         key(self.keys.job(&chunk.job_id), Keys::chunk_sk(chunk.index))
     }
 
-    /// A chunk of a job being created, refused if it exists.
+    /// A chunk of a job being created, refused if another one exists.
     async fn put_chunk(&self, job: &Job, chunk: &Chunk) -> StoreResult<()> {
         let item = chunk_to_item(&self.keys, chunk, listed_from(job))?;
-        self.put_new(item, &format!("chunk {} of job {}", chunk.index, job.id))
+        self.put_new_once(item, &format!("chunk {} of job {}", chunk.index, job.id))
             .await
     }
 
@@ -192,7 +199,7 @@ impl DynamoStore {
 #[async_trait]
 impl JobStore for DynamoStore {
     async fn begin_job(&self, job: &Job) -> StoreResult<()> {
-        self.put_new(
+        self.put_new_once(
             job_to_item(&self.keys, job, JobState::Creating),
             "a job with this id",
         )
@@ -231,20 +238,35 @@ impl JobStore for DynamoStore {
     }
 
     async fn commit_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
+        // The commit marks the job with a write id of its own, so that a
+        // refusal caused by this very transaction (its answer lost, the SDK
+        // sending it again) is told apart from a second commit.
+        let write_id = uuid::Uuid::new_v4().to_string();
         let queue = self.update_item(
             self.job_key(&job.id),
-            "SET #state = :queued",
+            "SET #state = :queued, #write_id = :write_id",
             "#state = :creating",
             self.creating()
-                .with(":queued", s(JobState::Queued.as_str())),
+                .with(":queued", s(JobState::Queued.as_str()))
+                .with(":write_id", s(write_id.clone())),
         )?;
-        self.write_chunks(
-            job,
-            queue,
-            chunks,
-            "not being created, or a chunk already exists",
-        )
-        .await
+        let committed = self
+            .write_chunks(
+                job,
+                queue,
+                chunks,
+                "not being created, or a chunk already exists",
+            )
+            .await;
+        match committed {
+            Err(e @ StoreError::Invalid(_)) => {
+                match self.get(self.keys.job(&job.id), SK_JOB).await? {
+                    Some(stored) if written_by(&stored, &write_id) => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn get_job(&self, id: &str, now: u64) -> StoreResult<Option<Job>> {
@@ -271,12 +293,12 @@ impl JobStore for DynamoStore {
         &self,
         id: &str,
         state: JobState,
-        stop_reason: Option<&str>,
+        stop_reason: Option<&StopReason>,
     ) -> StoreResult<()> {
         let mut values = Values::new().with(":state", s(state.as_str()));
         let update = match stop_reason {
             Some(reason) => {
-                values = values.with(":reason", s(reason));
+                values = values.with(":reason", s(reason.to_string()));
                 "SET #state = :state, #stop_reason = :reason"
             }
             None => "SET #state = :state REMOVE #stop_reason",
@@ -327,10 +349,18 @@ impl JobStore for DynamoStore {
             Ok(None) => Err(no_attributes()),
             Err(WriteError::ConditionFailed(old)) => {
                 let current = match old {
-                    Some(old) if !is_expired(&old, now) => Some(chunk_from_item(&old)?.state),
+                    Some(old) if !is_expired(&old, now) => Some(chunk_from_item(&old)?),
                     _ => None,
                 };
-                Ok(claim_refusal(current))
+                // Our own claim, whose answer was lost and whose repeat the new lease refused.
+                if let Some(current) = current.as_ref().filter(|c| {
+                    c.state == ChunkState::Pending
+                        && c.lease_owner.as_deref() == Some(owner)
+                        && c.lease_until == lease_until
+                }) {
+                    return Ok(ClaimOutcome::Claimed(current.clone()));
+                }
+                Ok(claim_refusal(current.map(|c| c.state)))
             }
             Err(WriteError::Store(e)) => Err(e),
         }

@@ -73,10 +73,21 @@ impl DynamoStore {
             Ok(_) => Ok(LeaseOutcome::Acquired),
             Err(WriteError::ConditionFailed(old)) => {
                 let current = match old {
-                    Some(old) => Some(token_state_from_item("token", &old)?.version),
+                    Some(old) => Some(token_state_from_item("token", &old)?),
                     None => None,
                 };
-                Ok(lease_refusal(current, expected_version))
+                // Our own write, whose answer was lost: the SDK sent it again
+                // and the lease it took refused the repeat (owners are unique).
+                let ours = current.as_ref().is_some_and(|token| {
+                    token.lease_owner.as_deref() == Some(owner) && token.lease_until == lease_until
+                });
+                if ours {
+                    return Ok(LeaseOutcome::Acquired);
+                }
+                Ok(lease_refusal(
+                    current.map(|token| token.version),
+                    expected_version,
+                ))
             }
             Err(WriteError::Store(e)) => Err(e),
         }

@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod authorizers;
+mod client;
 mod component;
 mod cursor;
 mod error;
@@ -24,6 +25,7 @@ mod pushes;
 mod requests;
 mod table;
 
+pub use client::{client_config, MAX_ATTEMPTS};
 pub use error::DynamoFailure;
 pub use keys::chunk_of_stream_keys;
 pub use requests::RequestCounts;
@@ -96,7 +98,8 @@ impl DynamoStore {
     /// the `AWS_ENDPOINT_URL_DYNAMODB` endpoint override when set).
     pub async fn from_env(table: &str, component_appid: &str) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), table, component_appid)
+        let client = Client::from_conf(client_config(&config).build());
+        Self::new(client, table, component_appid)
     }
 
     /// The DynamoDB client.
@@ -167,6 +170,25 @@ impl DynamoStore {
             .await
         {
             Ok(()) => Ok(()),
+            Err(WriteError::ConditionFailed(_)) => {
+                Err(StoreError::Invalid(format!("{what} already exists")))
+            }
+            Err(WriteError::Store(e)) => Err(e),
+        }
+    }
+
+    /// [`Self::put_new`], but a refusal caused by this very put (DynamoDB
+    /// wrote it, the answer was lost, the SDK sent it again) is its success:
+    /// the item carries a fresh write id, so only the put that wrote it
+    /// recognises it, and a second, separate put of the same item is refused.
+    async fn put_new_once(&self, mut item: Item, what: &str) -> StoreResult<()> {
+        let write_id = stamp_write_id(&mut item);
+        match self
+            .put(item, Some("attribute_not_exists(#pk)"), Values::new())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => Ok(()),
             Err(WriteError::ConditionFailed(_)) => {
                 Err(StoreError::Invalid(format!("{what} already exists")))
             }
@@ -492,4 +514,23 @@ fn into_store_error(e: WriteError) -> StoreError {
 /// An UpdateItem asked for attributes and got none.
 fn no_attributes() -> StoreError {
     StoreError::backend_msg("UpdateItem returned no attributes")
+}
+
+/// Attribute holding a random id that a conditional insert writes, so that
+/// when its answer is lost and the SDK sends it again, the repeat's failed
+/// condition shows the item as this very write's.
+const WRITE_ID_ATTRIBUTE: &str = "write_id";
+
+/// Puts a fresh write id on `item`; returns it.
+fn stamp_write_id(item: &mut Item) -> String {
+    let write_id = uuid::Uuid::new_v4().to_string();
+    item.insert(WRITE_ID_ATTRIBUTE.to_owned(), s(write_id.clone()));
+    write_id
+}
+
+/// Whether `old` (the item a write's condition failed on) is that write's own.
+fn written_by(old: &Item, write_id: &str) -> bool {
+    old.get(WRITE_ID_ATTRIBUTE)
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|id| id == write_id)
 }

@@ -6,7 +6,7 @@ use super::expr::Values;
 use super::items::{attr, base, is_expired, key, kind, n, put_opt, s, Item, Reader};
 use super::keys::{Keys, SK_EVENT, SK_SEEN};
 use super::table::TTL_ATTRIBUTE;
-use super::{into_store_error, DynamoStore};
+use super::{into_store_error, stamp_write_id, written_by, DynamoStore};
 use crate::store::{FinishEvent, PushStore, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -96,13 +96,15 @@ impl PushStore for DynamoStore {
     }
 
     async fn mark_push_seen(&self, push_key: &str, now: u64, expires_at: u64) -> StoreResult<bool> {
-        let item = seen_to_item(&self.keys, push_key, expires_at);
+        let mut item = seen_to_item(&self.keys, push_key, expires_at);
+        let write_id = stamp_write_id(&mut item);
         let condition = "attribute_not_exists(#pk) OR #expires_at <= :now";
         match self
             .put(item, Some(condition), Values::new().with(":now", n(now)))
             .await
         {
             Ok(()) => Ok(true),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => Ok(true),
             Err(WriteError::ConditionFailed(_)) => Ok(false),
             Err(WriteError::Store(e)) => Err(e),
         }

@@ -4,6 +4,7 @@
 
 use super::rows::{cols, int, json};
 use super::{changed, collect, sql_limit, text, SqliteStore};
+use crate::domain::StopReason;
 use crate::store::{
     check_chunk_of, check_final_state, check_write_size, claim_refusal, CheckpointOutcome, Chunk,
     ChunkRef, ChunkState, ClaimOutcome, Job, JobState, JobStore, RecipientResult, StoreError,
@@ -31,7 +32,7 @@ fn job(row: &Row<'_>) -> StoreResult<Job> {
         chunk_count: c.u32("chunk_count")?,
         chunks_done: c.u32("chunks_done")?,
         state: c.status("state", JobState::parse)?,
-        stop_reason: c.opt_text("stop_reason")?,
+        stop_reason: c.opt_text("stop_reason")?.map(|s| StopReason::parse(&s)),
         created_at: c.uint("created_at")?,
         expires_at: c.uint("expires_at")?,
     })
@@ -146,7 +147,7 @@ impl JobStore for SqliteStore {
                     job.total,
                     job.chunk_count,
                     JobState::Creating.as_str(),
-                    job.stop_reason,
+                    job.stop_reason.as_ref().map(StopReason::to_string),
                     int(job.created_at),
                     int(job.expires_at)
                 ])?;
@@ -209,7 +210,7 @@ impl JobStore for SqliteStore {
         &self,
         id: &str,
         state: JobState,
-        stop_reason: Option<&str>,
+        stop_reason: Option<&StopReason>,
     ) -> StoreResult<()> {
         self.execute(
             "set_job_state",
@@ -217,7 +218,7 @@ impl JobStore for SqliteStore {
             vec![
                 text(id),
                 text(state.as_str()),
-                stop_reason.map(str::to_owned).into(),
+                stop_reason.map(StopReason::to_string).into(),
             ],
         )
         .await

@@ -1,0 +1,172 @@
+//! The DynamoDB store when a conditional write's answer is lost: DynamoDB did
+//! the write, the answer never arrived, and the SDK sent the write again,
+//! which now fails its own condition. Each such write must be recognised as
+//! the caller's own, not taken for someone else's (a held lease, a claimed
+//! chunk, an idempotency key "in progress", a job id taken, a push seen).
+
+use wxopen::store::dynamo::DynamoStore;
+use wxopen::store::{
+    Chunk, ChunkRef, ChunkState, ClaimOutcome, ComponentStore, IdempotencyOutcome,
+    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, PushStore,
+};
+use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
+use wxopen_tests::unique_table_name;
+
+const APPID: &str = "wxcomponent00001";
+const NOW: u64 = 1_700_000_000;
+
+/// A fresh table on moto, and a store reaching it through a fault proxy.
+async fn store_behind_proxy() -> (DynamoStore, FaultProxy) {
+    let moto = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("these tests need moto_server: run scripts/test, or set AWS_ENDPOINT_URL_DYNAMODB")
+    });
+    let table = unique_table_name();
+    let direct = DynamoStore::from_env(&table, APPID).await;
+    wxopen::store::dynamo::create_table(direct.client(), &table)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&moto).await;
+    (store_via(&proxy.url(), &table, APPID).await, proxy)
+}
+
+fn job(id: &str, chunks: u32) -> (Job, Vec<Chunk>) {
+    let job = Job {
+        id: id.into(),
+        appid: "wxauthorizer01".into(),
+        tenant: "acme".into(),
+        kind: "template".into(),
+        payload: r#"{"template_id":"tpl"}"#.into(),
+        total: chunks,
+        chunk_count: chunks,
+        chunks_done: 0,
+        state: JobState::Queued,
+        stop_reason: None,
+        created_at: NOW,
+        expires_at: NOW + 86_400,
+    };
+    let chunks = (0..chunks)
+        .map(|index| Chunk {
+            job_id: id.into(),
+            index,
+            appid: "wxauthorizer01".into(),
+            recipients: vec![format!("openid-{index}")],
+            results: Vec::new(),
+            state: ChunkState::Pending,
+            lease_owner: None,
+            lease_until: 0,
+            attempts: 0,
+            expires_at: NOW + 86_400,
+        })
+        .collect();
+    (job, chunks)
+}
+
+#[tokio::test]
+async fn a_token_lease_whose_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    // When the lease write's answer is lost
+    proxy.fail_next("UpdateItem", DynamoFault::ServerErrorAfter);
+    let outcome = store
+        .acquire_component_lease("owner-a", 0, NOW, NOW + 15)
+        .await
+        .unwrap();
+    // Then the lease is ours, not "held by another"
+    assert_eq!(outcome, LeaseOutcome::Acquired);
+    assert_eq!(proxy.counts().total_faults(), 1);
+    // and someone else still finds it held
+    assert_eq!(
+        store
+            .acquire_component_lease("owner-b", 0, NOW, NOW + 15)
+            .await
+            .unwrap(),
+        LeaseOutcome::Held
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_claim_whose_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    let (job, chunks) = job("job-claim", 1);
+    store.create_job(&job, &chunks).await.unwrap();
+    let chunk = ChunkRef {
+        job_id: job.id.clone(),
+        index: 0,
+    };
+    // When the claim's answer is lost
+    proxy.fail_next("UpdateItem", DynamoFault::ResetAfter);
+    let outcome = store
+        .claim_chunk(&chunk, "worker-a", NOW, NOW + 60)
+        .await
+        .unwrap();
+    // Then the chunk is claimed by us, once
+    match outcome {
+        ClaimOutcome::Claimed(claimed) => {
+            assert_eq!(claimed.lease_owner.as_deref(), Some("worker-a"));
+            assert_eq!(claimed.attempts, 1);
+        }
+        other => panic!("expected the claim to be ours, got {other:?}"),
+    }
+    // and another worker finds it held
+    assert!(matches!(
+        store
+            .claim_chunk(&chunk, "worker-b", NOW, NOW + 60)
+            .await
+            .unwrap(),
+        ClaimOutcome::Held
+    ));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_whose_insert_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    let record = IdempotencyRecord {
+        key_hash: "key-1".into(),
+        request_hash: "request-1".into(),
+        response: None,
+        expires_at: NOW + 86_400,
+    };
+    // When the insert's answer is lost
+    proxy.fail_next("PutItem", DynamoFault::ServerErrorAfter);
+    let outcome = store.insert_idempotency(&record, NOW).await.unwrap();
+    // Then the key is ours to carry out, not "in progress" elsewhere
+    assert_eq!(outcome, IdempotencyOutcome::Inserted);
+    // and the same key again is an existing record
+    assert!(matches!(
+        store.insert_idempotency(&record, NOW).await.unwrap(),
+        IdempotencyOutcome::Existing(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_job_whose_create_answer_was_lost_is_created_once() {
+    let (store, proxy) = store_behind_proxy().await;
+    let (job, chunks) = job("job-create", 3);
+    // When the transaction's answer is lost
+    proxy.fail_next("TransactWriteItems", DynamoFault::ServerErrorAfter);
+    let created = store.create_job(&job, &chunks).await;
+    // Then the job is created, once, with its chunks
+    assert!(created.is_ok(), "{created:?}");
+    assert_eq!(
+        store.get_job(&job.id, NOW).await.unwrap(),
+        Some(job.clone())
+    );
+    assert_eq!(store.list_chunks(&job.id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_push_whose_seen_mark_answer_was_lost_is_still_the_first() {
+    let (store, proxy) = store_behind_proxy().await;
+    // When marking a push seen loses its answer
+    proxy.fail_next("PutItem", DynamoFault::ResetAfter);
+    let first = store
+        .mark_push_seen("push-1", NOW, NOW + 3600)
+        .await
+        .unwrap();
+    // Then it is still the first sighting (the push is handled, not dropped)
+    assert!(first);
+    // and WeChat's retry of it is a repeat
+    assert!(!store
+        .mark_push_seen("push-1", NOW, NOW + 3600)
+        .await
+        .unwrap());
+}

@@ -100,6 +100,8 @@ pub(crate) struct Account {
     pub clear_quota: (u64, u64),
     pub release_test: bool,
     pub subscribe_time: u64,
+    /// The account's notes on followers (user/info/updateremark).
+    pub remarks: HashMap<String, String>,
 }
 
 impl Account {
@@ -128,6 +130,7 @@ impl Account {
             clear_quota: (0, 0),
             release_test,
             subscribe_time: now.saturating_sub(86400 * 30),
+            remarks: HashMap::new(),
             cfg,
         }
     }
@@ -149,6 +152,9 @@ pub(crate) struct Media {
     pub appid: String,
     pub kind: &'static str,
     pub expires_at: u64,
+    /// The file as uploaded (empty for news and article images): media/get answers it.
+    pub data: bytes::Bytes,
+    pub content_type: &'static str,
 }
 
 #[derive(Debug)]

@@ -5,6 +5,7 @@ mod component;
 mod media;
 mod messages;
 mod quota;
+mod tags;
 mod templates;
 mod users;
 
@@ -173,7 +174,28 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         Auth::Authorizer,
         media::upload_news,
     ),
+    ep("/cgi-bin/media/get", Auth::Authorizer, media::media_get),
     ep("/cgi-bin/user/get", Auth::Authorizer, users::user_get),
+    ep(
+        "/cgi-bin/user/info/updateremark",
+        Auth::Authorizer,
+        users::update_remark,
+    ),
+    ep("/cgi-bin/tags/getidlist", Auth::Authorizer, users::tags_of),
+    ep("/cgi-bin/tags/create", Auth::Authorizer, tags::create),
+    ep("/cgi-bin/tags/get", Auth::Authorizer, tags::get),
+    ep("/cgi-bin/tags/update", Auth::Authorizer, tags::update),
+    ep("/cgi-bin/tags/delete", Auth::Authorizer, tags::delete),
+    ep(
+        "/cgi-bin/tags/members/batchtagging",
+        Auth::Authorizer,
+        tags::batch_tagging,
+    ),
+    ep(
+        "/cgi-bin/tags/members/batchuntagging",
+        Auth::Authorizer,
+        tags::batch_untagging,
+    ),
     ep("/cgi-bin/user/info", Auth::Authorizer, users::user_info),
     ep(
         "/cgi-bin/user/info/batchget",
@@ -231,6 +253,15 @@ pub(crate) struct Ctx<'a> {
     pub events: Vec<PushEvent>,
     /// Set by api_start_push_ticket: push a fresh ticket after this call.
     pub ticket_requested: bool,
+    /// Set by downloads: answer these bytes instead of the JSON.
+    pub file: Option<FileAnswer>,
+}
+
+/// A file answered as WeChat answers media: its bytes with their content type.
+pub(crate) struct FileAnswer {
+    pub content_type: &'static str,
+    pub filename: String,
+    pub data: Bytes,
 }
 
 impl<'a> Ctx<'a> {
@@ -327,7 +358,7 @@ pub(crate) async fn call(
     };
     let now = sim.clock.now();
     let seq = sim.calls.next_seq();
-    let (result, events, ticket_requested) = {
+    let (result, events, ticket_requested, file) = {
         let mut world = lock(&sim.world);
         let mut ctx = Ctx {
             w: &mut world,
@@ -336,9 +367,10 @@ pub(crate) async fn call(
             caller: None,
             events: Vec::new(),
             ticket_requested: false,
+            file: None,
         };
         let result = authenticate(&mut ctx, ep.auth).and_then(|()| (ep.run)(&mut ctx));
-        (result, ctx.events, ctx.ticket_requested)
+        (result, ctx.events, ctx.ticket_requested, ctx.file)
     };
     let errcode = match &result {
         Ok(v) => v.get("errcode").and_then(Value::as_i64).unwrap_or(0),
@@ -352,10 +384,23 @@ pub(crate) async fn call(
         let sim = sim.clone();
         tokio::spawn(async move { sim.push_ticket().await });
     }
-    match result {
-        Ok(v) => json_response(&v),
-        Err(e) => error_response(&e, now, seq),
+    match (result, file) {
+        (Ok(_), Some(file)) => file_response(file),
+        (Ok(v), None) => json_response(&v),
+        (Err(e), _) => error_response(&e, now, seq),
     }
+}
+
+fn file_response(file: FileAnswer) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", file.filename);
+    (
+        [
+            (header::CONTENT_TYPE, file.content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file.data,
+    )
+        .into_response()
 }
 
 fn authenticate(ctx: &mut Ctx<'_>, auth: Auth) -> Result<(), ApiError> {

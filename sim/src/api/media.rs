@@ -171,7 +171,10 @@ pub(super) fn media_get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     }
     ctx.file = Some(FileAnswer {
         content_type: media.content_type,
-        filename: format!("{id}.{}", media.content_type.rsplit('/').next().unwrap_or("bin")),
+        filename: format!(
+            "{id}.{}",
+            media.content_type.rsplit('/').next().unwrap_or("bin")
+        ),
         data: media.data.clone(),
     });
     Ok(super::ok())

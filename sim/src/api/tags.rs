@@ -30,7 +30,11 @@ fn tag_object(ctx: &Ctx<'_>) -> Result<Map<String, Value>, ApiError> {
         .ok_or_else(format_error)
 }
 
-fn checked_name(account: &Account, tag: &Map<String, Value>, except: Option<u64>) -> Result<String, ApiError> {
+fn checked_name(
+    account: &Account,
+    tag: &Map<String, Value>,
+    except: Option<u64>,
+) -> Result<String, ApiError> {
     let name = tag
         .get("name")
         .and_then(Value::as_str)
@@ -68,7 +72,14 @@ pub(super) fn create(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     if account.tags.len() >= MAX_TAGS {
         return Err(ApiError::new(45056, "too many tags"));
     }
-    let id = account.tags.iter().map(|t| t.id).max().unwrap_or(99).max(99) + 1;
+    let id = account
+        .tags
+        .iter()
+        .map(|t| t.id)
+        .max()
+        .unwrap_or(99)
+        .max(99)
+        + 1;
     account.tags.push(TagConfig {
         id,
         name: name.clone(),

@@ -50,6 +50,9 @@ fn info(account: &Account, openid: &str, lang: &str) -> Result<Value, ApiError> 
         "openid": openid,
         "language": lang,
         "subscribe_time": account.subscribe_time,
+        // Every sandbox account is bound to one Open Platform account: one
+        // person's unionid is their openid without the account's prefix.
+        "unionid": format!("oUnion{}", openid.get(6..).unwrap_or(openid)),
         "remark": account.remarks.get(openid).cloned().unwrap_or_default(),
         "groupid": tags.first().copied().unwrap_or(0),
         "tagid_list": tags,

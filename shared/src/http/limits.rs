@@ -27,10 +27,14 @@ pub fn body_limit(handler: Handler) -> usize {
     match handler {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
         CreateLink | TemplateMessages | MassMessages | CustomMessages => JSON_BODY_BYTES,
-        Media => MEDIA_BODY_BYTES,
+        BatchgetFollowers | SetFollowerRemark | CreateTag | RenameTag | TagMembers
+        | UntagMembers | PreviewMass => JSON_BODY_BYTES,
+        Media | WechatPost => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
         | OpenApi => 0,
+        ListFollowers | GetFollower | FollowerTags | DownloadMedia | WechatGet | ListTags
+        | DeleteTag | DeleteMass => 0,
     }
 }
 
@@ -72,7 +76,13 @@ mod tests {
             .filter(|r| body_limit(r.handler) > JSON_BODY_BYTES)
             .map(|r| r.pattern)
             .collect();
-        assert_eq!(big, ["/v1/authorizers/{appid}/media"]);
+        assert_eq!(
+            big,
+            [
+                "/v1/authorizers/{appid}/media",
+                "/v1/authorizers/{appid}/wechat/{path+}"
+            ]
+        );
     }
 
     #[test]

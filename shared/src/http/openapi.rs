@@ -34,8 +34,8 @@ pub(crate) fn document() -> Response {
 mod generator {
     use super::*;
     use crate::http::api::requests::{
-        CreateLinkRequest, CustomMessageRequest, MassMessageRequest, MediaUploadForm,
-        NewsUploadRequest, TemplateMessageRequest,
+        CreateLinkRequest, CustomMessageRequest, MassMessageRequest, MassPreviewRequest,
+        MediaUploadForm, NewsUploadRequest, TemplateMessageRequest,
     };
     use crate::http::error::{ApiError, ErrorBody, ErrorCode};
     use std::collections::BTreeMap;
@@ -66,6 +66,22 @@ mod generator {
             crate::http::api::custom_messages,
             crate::http::api::media,
             crate::http::api::get_job,
+            crate::http::api::followers::list_followers,
+            crate::http::api::followers::get_follower,
+            crate::http::api::followers::batchget_followers,
+            crate::http::api::followers::set_remark,
+            crate::http::api::followers::follower_tags,
+            crate::http::api::downloads::download_media,
+            crate::http::api::proxy::wechat_get,
+            crate::http::api::proxy::wechat_post,
+            crate::http::api::tags::list_tags,
+            crate::http::api::tags::create_tag,
+            crate::http::api::tags::rename_tag,
+            crate::http::api::tags::delete_tag,
+            crate::http::api::tags::add_members,
+            crate::http::api::tags::remove_members,
+            crate::http::api::mass_admin::preview,
+            crate::http::api::mass_admin::delete,
             crate::http::health,
             document,
         ),
@@ -77,6 +93,7 @@ mod generator {
             CustomMessageRequest,
             NewsUploadRequest,
             MediaUploadForm,
+            MassPreviewRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -84,6 +101,8 @@ mod generator {
             (name = "authorizers", description = "The official accounts that authorized it."),
             (name = "messages", description = "Template, mass and customer-service messages, and jobs."),
             (name = "media", description = "Uploads for messages."),
+            (name = "followers", description = "An official account's followers: profiles, remarks, tags."),
+            (name = "pass-through", description = "Any other WeChat API, called with the authorizer's token."),
             (name = "operations", description = "Liveness and this document."),
         )
     )]
@@ -178,6 +197,45 @@ mod generator {
                 &[InsufficientScope, InvalidMultipart],
                 authorizer,
                 json_body,
+                wechat,
+            ],
+            "list_followers" | "get_follower" | "get_follower_tags" | "download_media" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "preview_mass_message" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "delete_mass_message" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "list_tags" => vec![key, &[InsufficientScope], authorizer, wechat],
+            "delete_tag" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "create_tag" | "rename_tag" | "tag_followers" | "untag_followers" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "batchget_followers" | "set_follower_remark" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "wechat_get" | "wechat_post" => vec![
+                key,
+                &[
+                    InsufficientScope,
+                    Forbidden,
+                    InvalidRequest,
+                    PayloadTooLarge,
+                ],
+                authorizer,
                 wechat,
             ],
             "get_job" => vec![
@@ -319,7 +377,12 @@ mod tests {
         let doc = ApiDoc::openapi();
         let mut documented: Vec<(String, String)> = Vec::new();
         for (path, item) in &doc.paths.paths {
-            for (method, op) in [("GET", &item.get), ("POST", &item.post)] {
+            for (method, op) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ] {
                 if op.is_some() {
                     documented.push((method.to_owned(), path.clone()));
                 }
@@ -329,7 +392,8 @@ mod tests {
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
             .filter(|r| r.function == Function::Send || r.pattern.starts_with("/v1/"))
-            .map(|r| (r.method.to_owned(), r.pattern.to_owned()))
+            // a greedy `{path+}` is the document's `{path}`
+            .map(|r| (r.method.to_owned(), r.pattern.replace("+}", "}")))
             .collect();
         routes.sort();
         assert_eq!(documented, routes);

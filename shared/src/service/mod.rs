@@ -3,12 +3,17 @@
 
 pub mod authorization;
 pub mod delivery;
+pub mod downloads;
+pub mod followers;
 pub mod jobs;
 pub mod keys;
 pub mod links;
 pub mod mass;
+pub mod mass_admin;
 pub mod media;
+pub mod proxy;
 pub mod push;
 pub mod refresh;
 pub mod send;
+pub mod tags;
 pub mod worker;

@@ -58,7 +58,10 @@ pub enum WechatError {
     },
     /// The answer's body was larger than the caller accepts (media, the pass-through).
     #[error("WeChat {endpoint} answered a body over {limit} bytes")]
-    TooLarge { endpoint: &'static str, limit: usize },
+    TooLarge {
+        endpoint: &'static str,
+        limit: usize,
+    },
     /// The answer was not the JSON we expected; `path` names the failing field.
     #[error("cannot decode WeChat {endpoint} reply at `{path}`")]
     Decode {
@@ -178,7 +181,8 @@ impl WechatError {
             WechatError::Transport { attempts, .. } | WechatError::Http { attempts, .. } => {
                 *attempts = made
             }
-            WechatError::Api { .. } | WechatError::Decode { .. } | WechatError::TooLarge { .. } => {}
+            WechatError::Api { .. } | WechatError::Decode { .. } | WechatError::TooLarge { .. } => {
+            }
         }
         self
     }

@@ -224,7 +224,10 @@ impl WechatClient {
     }
 
     /// `material/get_materialcount`.
-    pub async fn material_count(&self, access_token: &Secret) -> Result<MaterialCount, WechatError> {
+    pub async fn material_count(
+        &self,
+        access_token: &Secret,
+    ) -> Result<MaterialCount, WechatError> {
         self.get(paths::MATERIAL_COUNT, Token::Access(access_token), &[])
             .await
     }

@@ -45,12 +45,12 @@ pub use materials::{
     VideoDescription,
 };
 pub use media::{Article, MediaType, UploadedMedia};
+pub use message::MessageContent;
 pub use quota::ApiQuota;
 pub use raw::{PassThrough, RawAnswer, PASS_THROUGH_ENDPOINT};
+pub use retry::{is_retryable, RetryPolicy};
 pub use subscribe::{SubscribeMessage, SubscribeMiniProgram, SubscribeValue};
 pub use tags::{Tag, TAG_MEMBERS_PER_CALL};
-pub use message::MessageContent;
-pub use retry::{is_retryable, RetryPolicy};
 pub use template::{
     Industry, IndustryClass, MiniProgramLink, PrivateTemplate, TemplateMessage, TemplateValue,
 };

@@ -54,7 +54,11 @@ impl WechatClient {
         message: &SubscribeMessage,
     ) -> Result<(), WechatError> {
         let _: Empty = self
-            .post_json(paths::SUBSCRIBE_BIZSEND, Token::Access(access_token), message)
+            .post_json(
+                paths::SUBSCRIBE_BIZSEND,
+                Token::Access(access_token),
+                message,
+            )
             .await?;
         Ok(())
     }

@@ -140,7 +140,11 @@ impl WechatClient {
     }
 
     /// `tags/getidlist`: the tags one follower carries.
-    pub async fn tags_of(&self, access_token: &Secret, openid: &str) -> Result<Vec<u64>, WechatError> {
+    pub async fn tags_of(
+        &self,
+        access_token: &Secret,
+        openid: &str,
+    ) -> Result<Vec<u64>, WechatError> {
         #[derive(Serialize)]
         struct Body<'a> {
             openid: &'a str,

@@ -159,8 +159,12 @@ impl WechatClient {
 
     /// `template/get_industry`.
     pub async fn get_industry(&self, access_token: &Secret) -> Result<Industry, WechatError> {
-        self.get(paths::TEMPLATE_GET_INDUSTRY, Token::Access(access_token), &[])
-            .await
+        self.get(
+            paths::TEMPLATE_GET_INDUSTRY,
+            Token::Access(access_token),
+            &[],
+        )
+        .await
     }
 
     /// `template/api_set_industry`: the account's primary and secondary industry ids.

@@ -73,6 +73,16 @@ impl Counters {
     pub(crate) fn reset(&mut self) {
         self.0 = Default::default();
     }
+
+    /// Uses counted in `period` (openapi/quota/get).
+    pub(crate) fn used(&self, q: Quota, period: u64) -> u64 {
+        let slot = self.0[q as usize];
+        if slot.0 == period {
+            slot.1
+        } else {
+            0
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +112,8 @@ pub(crate) struct Account {
     pub subscribe_time: u64,
     /// The account's notes on followers (user/info/updateremark).
     pub remarks: HashMap<String, String>,
+    /// The template industries (api_set_industry ids): IT科技/互联网 and IT科技/IT软件与服务.
+    pub industry: (u64, u64),
 }
 
 impl Account {
@@ -131,6 +143,7 @@ impl Account {
             release_test,
             subscribe_time: now.saturating_sub(86400 * 30),
             remarks: HashMap::new(),
+            industry: (1, 2),
             cfg,
         }
     }

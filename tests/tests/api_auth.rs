@@ -187,20 +187,54 @@ fn official_account_routes() -> Vec<(&'static str, String, Option<serde_json::Va
             format!("{a}/tags/100/members/remove"),
             Some(json!({"openids": [f]})),
         ),
+        (
+            "POST",
+            format!("{a}/mass-messages/preview"),
+            Some(json!({"touser": f, "msgtype": "text", "text": {"content": "x"}})),
+        ),
+        (
+            "POST",
+            format!("{a}/access-token/invalidate"),
+            Some(json!({"access_token": "x"})),
+        ),
+        (
+            "GET",
+            format!("{a}/quota?cgi_path=/cgi-bin/message/template/send"),
+            None,
+        ),
+        ("POST", format!("{a}/quota/clear"), None),
+        ("GET", format!("{a}/templates"), None),
+        (
+            "POST",
+            format!("{a}/templates"),
+            Some(json!({"template_id_short": "TM1"})),
+        ),
+        ("GET", format!("{a}/industry"), None),
+        (
+            "POST",
+            format!("{a}/industry"),
+            Some(json!({"industry_id1": 1, "industry_id2": 2})),
+        ),
     ]
 }
 
 async fn the_official_account_routes_refuse_another_tenant(backend: Backend) {
     // Given a key of another tenant with every scope those routes need
     let api = Api::start(backend).await;
-    let key = api.new_key(tenant("globex"), &["send", "proxy"]).await;
+    let key = api
+        .new_key(tenant("globex"), &["send", "proxy", "token:read", "admin"])
+        .await;
     let before = api.env.sim.calls().len();
 
     // When it calls each route on acme's authorizer
     for (method, path, body) in official_account_routes() {
         let r = match (method, body) {
             ("GET", _) => api.get(&path, Some(&key)).await,
-            (_, body) => api.post(&path, &key, &body.unwrap_or_default(), None).await,
+            (_, Some(body)) => api.post(&path, &key, &body, None).await,
+            (_, None) => {
+                api.post_raw(&path, &key, "application/json", Vec::new())
+                    .await
+            }
         };
         // Then each is 403 and WeChat hears nothing
         assert_eq!(

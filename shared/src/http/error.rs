@@ -374,9 +374,11 @@ const REQUEST_ERRCODES: &[i64] = &[
     40037, // template_id
     40032, // openid list size
     40050, // tag id
+    40102, // industry id
     44002, // empty post data
     44003, // empty news data
     45008, // article size
+    45026, // templates an account may hold
     45056, // too many tags
     45057, // tag with too many followers to delete
     45058, // a system tag

@@ -28,13 +28,16 @@ pub fn body_limit(handler: Handler) -> usize {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
         CreateLink | TemplateMessages | MassMessages | CustomMessages => JSON_BODY_BYTES,
         BatchgetFollowers | SetFollowerRemark | CreateTag | RenameTag | TagMembers
-        | UntagMembers | PreviewMass => JSON_BODY_BYTES,
+        | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry => {
+            JSON_BODY_BYTES
+        }
         Media | WechatPost => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
         | OpenApi => 0,
         ListFollowers | GetFollower | FollowerTags | DownloadMedia | WechatGet | ListTags
-        | DeleteTag | DeleteMass => 0,
+        | DeleteTag | DeleteMass | GetQuota | ClearQuota | ClearComponentQuota | ListTemplates
+        | DeleteTemplate | GetIndustry => 0,
     }
 }
 

@@ -82,6 +82,15 @@ mod generator {
             crate::http::api::tags::remove_members,
             crate::http::api::mass_admin::preview,
             crate::http::api::mass_admin::delete,
+            crate::http::api::token_report::invalidate,
+            crate::http::api::quota::get_quota,
+            crate::http::api::quota::clear_quota,
+            crate::http::api::quota::clear_component_quota,
+            crate::http::api::templates::list,
+            crate::http::api::templates::add,
+            crate::http::api::templates::delete,
+            crate::http::api::templates::get_industry,
+            crate::http::api::templates::set_industry,
             crate::http::health,
             document,
         ),
@@ -214,6 +223,29 @@ mod generator {
                 authorizer,
                 wechat,
             ],
+            "invalidate_access_token" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "get_quota" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "clear_quota" => vec![key, &[InsufficientScope], authorizer, wechat],
+            "clear_component_quota" => vec![key, &[InsufficientScope, Forbidden], wechat],
+            "list_templates" | "get_industry" => {
+                vec![key, &[InsufficientScope], authorizer, wechat]
+            }
+            "delete_template" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "add_template" | "set_industry" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
             "list_tags" => vec![key, &[InsufficientScope], authorizer, wechat],
             "delete_tag" => vec![
                 key,

@@ -1,6 +1,7 @@
 //! Use cases: what happens on a push, an authorization, a refresh sweep, a send.
 //! No HTTP, AWS or Lambda type appears here.
 
+pub mod access_token;
 pub mod authorization;
 pub mod delivery;
 pub mod downloads;
@@ -13,7 +14,9 @@ pub mod mass_admin;
 pub mod media;
 pub mod proxy;
 pub mod push;
+pub mod quota;
 pub mod refresh;
 pub mod send;
 pub mod tags;
+pub mod templates;
 pub mod worker;

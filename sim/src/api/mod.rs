@@ -128,6 +128,11 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ),
     ep("/cgi-bin/clear_quota", Auth::Either, quota::clear_quota),
     ep(
+        "/cgi-bin/openapi/quota/get",
+        Auth::Authorizer,
+        quota::quota_get,
+    ),
+    ep(
         "/cgi-bin/component/clear_quota/v2",
         Auth::None,
         quota::clear_quota_v2,
@@ -216,6 +221,16 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         "/cgi-bin/template/del_private_template",
         Auth::Authorizer,
         templates::delete,
+    ),
+    ep(
+        "/cgi-bin/template/get_industry",
+        Auth::Authorizer,
+        templates::get_industry,
+    ),
+    ep(
+        "/cgi-bin/template/api_set_industry",
+        Auth::Authorizer,
+        templates::set_industry,
     ),
 ];
 

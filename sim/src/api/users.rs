@@ -127,7 +127,7 @@ pub(super) fn tags_of(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let tags: Vec<u64> = account
         .tags
         .iter()
-        .filter(|t| t.members.iter().any(|m| *m == openid))
+        .filter(|t| t.members.contains(&openid))
         .map(|t| t.id)
         .collect();
     Ok(json!({ "tagid_list": tags }))

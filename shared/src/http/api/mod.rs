@@ -20,8 +20,11 @@ pub(crate) mod idempotency;
 pub(crate) mod mass_admin;
 mod multipart;
 pub(crate) mod proxy;
+pub(crate) mod quota;
 pub(crate) mod requests;
 pub(crate) mod tags;
+pub(crate) mod templates;
+pub(crate) mod token_report;
 pub(crate) mod views;
 
 pub(crate) use body::json as read_json;

@@ -203,6 +203,13 @@ fn official_account_routes() -> Vec<(&'static str, String, Option<serde_json::Va
             None,
         ),
         ("POST", format!("{a}/quota/clear"), None),
+        (
+            "POST",
+            format!("{a}/subscribe-messages"),
+            Some(
+                json!({"touser": f, "template_id": "SimTpl01OrderShipped", "data": {"thing1": {"value": "x"}}}),
+            ),
+        ),
         ("GET", format!("{a}/templates"), None),
         (
             "POST",

@@ -28,9 +28,8 @@ pub fn body_limit(handler: Handler) -> usize {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
         CreateLink | TemplateMessages | MassMessages | CustomMessages => JSON_BODY_BYTES,
         BatchgetFollowers | SetFollowerRemark | CreateTag | RenameTag | TagMembers
-        | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry => {
-            JSON_BODY_BYTES
-        }
+        | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry
+        | SubscribeMessages => JSON_BODY_BYTES,
         Media | WechatPost => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health

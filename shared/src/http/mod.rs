@@ -95,6 +95,7 @@ pub enum Handler {
     DeleteTemplate,
     GetIndustry,
     SetIndustry,
+    SubscribeMessages,
     Health,
     OpenApi,
 }
@@ -147,6 +148,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "DELETE", pattern: "/v1/authorizers/{appid}/templates/{template_id}", function: Send, handler: DeleteTemplate },
     Route { method: "GET", pattern: "/v1/authorizers/{appid}/industry", function: Send, handler: GetIndustry },
     Route { method: "POST", pattern: "/v1/authorizers/{appid}/industry", function: Send, handler: SetIndustry },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/subscribe-messages", function: Send, handler: SubscribeMessages },
     Route { method: "GET", pattern: "/healthz", function: Send, handler: Health },
     Route { method: "GET", pattern: "/v1/openapi.json", function: Send, handler: OpenApi },
 ];
@@ -289,6 +291,7 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         DeleteTemplate => api::templates::delete(app, req, &params).await,
         GetIndustry => api::templates::get_industry(app, req, &params).await,
         SetIndustry => api::templates::set_industry(app, req, &params).await,
+        SubscribeMessages => api::subscribe::send(app, req, &params).await,
         Health => Ok(health()),
         OpenApi => Ok(openapi::document()),
     };

@@ -91,6 +91,7 @@ mod generator {
             crate::http::api::templates::delete,
             crate::http::api::templates::get_industry,
             crate::http::api::templates::set_industry,
+            crate::http::api::subscribe::send,
             crate::http::health,
             document,
         ),
@@ -187,7 +188,7 @@ mod generator {
                 wechat,
                 &[InvalidTemplate],
             ],
-            "send_mass_message" | "send_custom_message" => vec![
+            "send_mass_message" | "send_custom_message" | "send_subscribe_message" => vec![
                 key,
                 &[InsufficientScope],
                 authorizer,

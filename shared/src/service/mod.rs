@@ -17,6 +17,7 @@ pub mod push;
 pub mod quota;
 pub mod refresh;
 pub mod send;
+pub mod subscribe;
 pub mod tags;
 pub mod templates;
 pub mod worker;

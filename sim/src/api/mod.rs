@@ -5,6 +5,7 @@ mod component;
 mod media;
 mod messages;
 mod quota;
+mod subscribe;
 mod tags;
 mod templates;
 mod users;
@@ -180,6 +181,11 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         media::upload_news,
     ),
     ep("/cgi-bin/media/get", Auth::Authorizer, media::media_get),
+    ep(
+        "/cgi-bin/message/subscribe/bizsend",
+        Auth::Authorizer,
+        subscribe::bizsend,
+    ),
     ep("/cgi-bin/user/get", Auth::Authorizer, users::user_get),
     ep(
         "/cgi-bin/user/info/updateremark",

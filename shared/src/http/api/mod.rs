@@ -22,6 +22,7 @@ mod multipart;
 pub(crate) mod proxy;
 pub(crate) mod quota;
 pub(crate) mod requests;
+pub(crate) mod subscribe;
 pub(crate) mod tags;
 pub(crate) mod templates;
 pub(crate) mod token_report;

@@ -170,6 +170,19 @@ pub(crate) struct Media {
     pub content_type: &'static str,
 }
 
+/// A permanent material (add_material): kept until deleted.
+#[derive(Debug)]
+pub(crate) struct Material {
+    pub appid: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub data: bytes::Bytes,
+    pub content_type: &'static str,
+    pub update_time: u64,
+    /// A video's title and introduction.
+    pub description: Option<(String, String)>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Mass {
     pub appid: String,
@@ -193,6 +206,9 @@ pub(crate) struct World {
     pub accounts: HashMap<String, Account>,
     pub account_order: Vec<String>,
     pub media: HashMap<String, Media>,
+    /// Permanent materials by media_id, and their order of addition.
+    pub materials: HashMap<String, Material>,
+    pub material_order: Vec<String>,
     pub masses: HashMap<u64, Mass>,
     pub next_msgid: u64,
     pub template_sends: HashMap<String, Vec<(String, Option<String>, u64)>>,
@@ -258,6 +274,8 @@ impl World {
             accounts,
             account_order,
             media: HashMap::new(),
+            materials: HashMap::new(),
+            material_order: Vec::new(),
             masses: HashMap::new(),
             next_msgid: 2_200_000_001,
             template_sends: HashMap::new(),

@@ -203,6 +203,9 @@ fn official_account_routes() -> Vec<(&'static str, String, Option<serde_json::Va
             None,
         ),
         ("POST", format!("{a}/quota/clear"), None),
+        ("GET", format!("{a}/materials?type=image"), None),
+        ("GET", format!("{a}/materials/count"), None),
+        ("GET", format!("{a}/materials/simmat_x"), None),
         (
             "POST",
             format!("{a}/subscribe-messages"),

@@ -92,6 +92,11 @@ mod generator {
             crate::http::api::templates::get_industry,
             crate::http::api::templates::set_industry,
             crate::http::api::subscribe::send,
+            crate::http::api::materials::add,
+            crate::http::api::materials::list,
+            crate::http::api::materials::count,
+            crate::http::api::materials::get,
+            crate::http::api::materials::delete,
             crate::http::health,
             document,
         ),
@@ -247,6 +252,27 @@ mod generator {
             "add_template" | "set_industry" => {
                 vec![key, &[InsufficientScope], authorizer, json_body, wechat]
             }
+            "add_material" => vec![
+                key,
+                &[
+                    InsufficientScope,
+                    InvalidMultipart,
+                    InvalidRequest,
+                    PayloadTooLarge,
+                    UnsupportedMediaType,
+                ],
+                authorizer,
+                wechat,
+            ],
+            "list_materials" | "get_material" | "delete_material" => {
+                vec![
+                    key,
+                    &[InsufficientScope, InvalidRequest],
+                    authorizer,
+                    wechat,
+                ]
+            }
+            "count_materials" => vec![key, &[InsufficientScope], authorizer, wechat],
             "list_tags" => vec![key, &[InsufficientScope], authorizer, wechat],
             "delete_tag" => vec![
                 key,

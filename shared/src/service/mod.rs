@@ -11,6 +11,7 @@ pub mod keys;
 pub mod links;
 pub mod mass;
 pub mod mass_admin;
+pub mod materials;
 pub mod media;
 pub mod proxy;
 pub mod push;

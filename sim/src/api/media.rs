@@ -10,7 +10,7 @@ use crate::world::Media;
 const KB: usize = 1024;
 const MB: usize = 1024 * 1024;
 
-fn media_part<'a>(ctx: &Ctx<'a>) -> Result<&'a Part, ApiError> {
+pub(super) fn media_part<'a>(ctx: &Ctx<'a>) -> Result<&'a Part, ApiError> {
     let input: &'a super::Input = ctx.input;
     input
         .parts
@@ -21,7 +21,7 @@ fn media_part<'a>(ctx: &Ctx<'a>) -> Result<&'a Part, ApiError> {
 }
 
 /// The file's extension, from its name or else its content type.
-fn extension(part: &Part) -> String {
+pub(super) fn extension(part: &Part) -> String {
     let from_name = part
         .filename
         .as_deref()
@@ -42,7 +42,7 @@ fn new_media_id(ctx: &mut Ctx<'_>, kind: &'static str) -> Result<String, ApiErro
 }
 
 /// The content type WeChat answers a file with, from its extension.
-fn content_type_of(ext: &str) -> &'static str {
+pub(super) fn content_type_of(ext: &str) -> &'static str {
     match ext {
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",

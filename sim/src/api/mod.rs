@@ -2,6 +2,7 @@
 //! endpoint against the world under a short lock, records the call and answers JSON.
 
 mod component;
+mod materials;
 mod media;
 mod messages;
 mod quota;
@@ -175,6 +176,27 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ),
     upload("/cgi-bin/media/uploadimg", media::upload_img),
     upload("/cgi-bin/media/upload", media::upload),
+    upload("/cgi-bin/material/add_material", materials::add),
+    ep(
+        "/cgi-bin/material/get_material",
+        Auth::Authorizer,
+        materials::get,
+    ),
+    ep(
+        "/cgi-bin/material/del_material",
+        Auth::Authorizer,
+        materials::delete,
+    ),
+    ep(
+        "/cgi-bin/material/get_materialcount",
+        Auth::Authorizer,
+        materials::count,
+    ),
+    ep(
+        "/cgi-bin/material/batchget_material",
+        Auth::Authorizer,
+        materials::batchget,
+    ),
     ep(
         "/cgi-bin/media/uploadnews",
         Auth::Authorizer,

@@ -18,6 +18,7 @@ pub(crate) mod downloads;
 pub(crate) mod followers;
 pub(crate) mod idempotency;
 pub(crate) mod mass_admin;
+pub(crate) mod materials;
 mod multipart;
 pub(crate) mod proxy;
 pub(crate) mod quota;

@@ -114,7 +114,7 @@ pub(super) fn get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
 pub(super) fn delete(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let appid = ctx.caller_appid()?;
     let id = body_media_id(ctx)?;
-    if !ctx.w.materials.get(&id).is_some_and(|m| m.appid == appid) {
+    if ctx.w.materials.get(&id).is_none_or(|m| m.appid != appid) {
         return Err(unknown());
     }
     ctx.w.materials.remove(&id);

@@ -9,6 +9,8 @@ use reqwest::multipart::{Form, Part};
 use serde_json::json;
 use wxopen::store::TenantScope;
 use wxopen::wechat::paths;
+use wxopen::wechat::RetryPolicy;
+use wxopen_sim::{Fault, FaultSpec};
 use wxopen_tests::Backend;
 
 on_both_stores!(
@@ -18,6 +20,7 @@ on_both_stores!(
     a_json_error_comes_back_as_sent_with_its_errcode_header,
     a_post_body_is_passed_as_sent_and_the_clients_token_is_dropped,
     the_pass_through_needs_the_proxy_scope,
+    a_busy_or_failing_wechat_is_retried_a_bounded_number_of_times,
 );
 
 const COMPONENT_AUTHORIZER_TOKEN: &str = "/cgi-bin/component/api_authorizer_token";
@@ -194,4 +197,58 @@ async fn the_pass_through_needs_the_proxy_scope(backend: Backend) {
     );
     assert!(r.message().contains("proxy"));
     assert!(api.env.sim.calls_to(paths::USER_GET).is_empty());
+}
+
+async fn a_busy_or_failing_wechat_is_retried_a_bounded_number_of_times(backend: Backend) {
+    let (api, key) = proxy_api(backend).await;
+    let attempts = RetryPolicy::default().max_attempts as usize;
+    for (fault, status) in [(Fault::Busy, 503), (Fault::Http5xx, 503)] {
+        // Given WeChat answering -1 (or HTTP 500) to every user/get
+        let before = api.env.sim.calls_to(paths::USER_GET).len();
+        api.env.sim.set_fault(
+            paths::USER_GET,
+            FaultSpec {
+                rate: 1.0,
+                kind: fault,
+            },
+        );
+
+        // When the client calls it through the pass-through
+        let r = api.get(&wechat("cgi-bin/user/get"), Some(&key)).await;
+
+        // Then wxopen tried exactly its policy's attempts and answered 503 with Retry-After
+        assert_eq!(
+            (r.status, r.code()),
+            (status, "wechat_unavailable"),
+            "{}",
+            r.body
+        );
+        assert!(r.headers.get("retry-after").is_some());
+        assert_eq!(
+            api.env.sim.calls_to(paths::USER_GET).len() - before,
+            attempts
+        );
+        api.env.sim.clear_faults();
+    }
+    // and a call that timed out after it left is never repeated
+    let before = api.env.sim.calls_to(paths::USER_GET).len();
+    api.env.sim.set_fault(
+        paths::USER_GET,
+        FaultSpec {
+            rate: 1.0,
+            kind: Fault::Timeout,
+        },
+    );
+    let r = api.get(&wechat("cgi-bin/user/get"), Some(&key)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "wechat_outcome_unknown"),
+        "{}",
+        r.body
+    );
+    assert_eq!(api.env.sim.calls_to(paths::USER_GET).len() - before, 1);
+    api.env.sim.clear_faults();
+    // and once WeChat recovers the same call goes through
+    let r = api.get(&wechat("cgi-bin/user/get"), Some(&key)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -387,7 +387,9 @@ const REQUEST_ERRCODES: &[i64] = &[
     45158, // tag name too long
     45159, // tag id
     47001, // data format
+    48006, // quota resets this month spent
     49003, // openid not of this account
+    76021, // cgi_path of a quota read
 ];
 
 /// The code for a WeChat refusal of the call that is not one recipient's.

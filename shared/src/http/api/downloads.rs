@@ -11,7 +11,23 @@ use crate::wechat::Download;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+/// A file's bytes, in the document: any content type WeChat gave.
+pub(crate) struct FileBytes;
+
+impl PartialSchema for FileBytes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for FileBytes {}
 
 /// A video's temporary media: WeChat answers where to fetch it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +83,7 @@ pub(crate) fn file_response(content_type: Option<&str>, bytes: Bytes) -> Respons
     responses(
         (status = 200, description = "The file (any content type), or a video's URL as JSON.", content(
             (VideoUrlBody = "application/json"),
-            (Vec<u8> = "application/octet-stream"),
+            (FileBytes = "*/*"),
         )),
     ),
     security(("api_key" = []))

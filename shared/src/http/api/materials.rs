@@ -1,7 +1,7 @@
 //! `/v1/authorizers/{appid}/materials…`: permanent materials. Scope `send`.
 //! A file added here stays until deleted (temporary media expire in 3 days).
 
-use super::downloads::{file_response, media_id_param};
+use super::downloads::{file_response, media_id_param, FileBytes};
 use super::{acting, body, multipart, number_param};
 use crate::app::App;
 use crate::http::{json_response, query_params, ApiError, Params, Request, Response};
@@ -251,7 +251,7 @@ pub async fn count(app: &App, req: Request, params: &Params) -> Result<Response,
     ),
     responses((status = 200, description = "The file (any content type), or a video's or news' JSON.", content(
         (MaterialDocumentBody = "application/json"),
-        (Vec<u8> = "application/octet-stream"),
+        (FileBytes = "*/*"),
     ))),
     security(("api_key" = []))
 )]

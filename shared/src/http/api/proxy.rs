@@ -3,6 +3,7 @@
 //! allow-list before anything else happens; WeChat's answer comes back as
 //! sent, with `Wxopen-Wechat-Errcode` when it is a JSON error.
 
+use super::downloads::FileBytes;
 use super::{acting, param};
 use crate::app::App;
 use crate::http::error::ErrorCode;
@@ -74,7 +75,7 @@ fn answer(raw: RawAnswer) -> Response {
         ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
         ("path" = String, Path, description = "The WeChat API path, e.g. `cgi-bin/user/get`.", example = "cgi-bin/user/get"),
     ),
-    responses((status = 200, description = "WeChat's answer, as sent (any status WeChat gave).",
+    responses((status = 200, description = "WeChat's answer, as sent (any status WeChat gave).", content((FileBytes = "*/*")),
         headers(("Wxopen-Wechat-Errcode" = Option<i64>, description = "WeChat's errcode when the answer is a JSON error.")))),
     security(("api_key" = []))
 )]
@@ -91,8 +92,8 @@ pub async fn wechat_get(app: &App, req: Request, params: &Params) -> Result<Resp
         ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
         ("path" = String, Path, description = "The WeChat API path, e.g. `cgi-bin/tags/get`.", example = "cgi-bin/tags/create"),
     ),
-    request_body(content = Vec<u8>, description = "Passed to WeChat as sent.", content_type = "application/json"),
-    responses((status = 200, description = "WeChat's answer, as sent (any status WeChat gave).",
+    request_body(content = FileBytes, description = "Passed to WeChat as sent, with its content type.", content_type = "*/*"),
+    responses((status = 200, description = "WeChat's answer, as sent (any status WeChat gave).", content((FileBytes = "*/*")),
         headers(("Wxopen-Wechat-Errcode" = Option<i64>, description = "WeChat's errcode when the answer is a JSON error.")))),
     security(("api_key" = []))
 )]

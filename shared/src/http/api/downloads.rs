@@ -16,6 +16,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
 /// A file's bytes, in the document: any content type WeChat gave.
+#[allow(dead_code)] // named by the document only
 pub(crate) struct FileBytes;
 
 impl PartialSchema for FileBytes {

@@ -11,10 +11,15 @@ mod custom;
 mod de;
 mod error;
 mod mass;
+mod materials;
 mod media;
 mod message;
 pub mod paths;
+mod quota;
+mod raw;
 mod retry;
+mod subscribe;
+mod tags;
 mod template;
 mod user;
 
@@ -35,10 +40,20 @@ pub use mass::{
     MassFilter, MassMsgStatus, MassPreview, MassSend, MassSendAll, MassSendResult, MassStatus,
     PreviewTarget,
 };
+pub use materials::{
+    AddedMaterial, Download, MaterialCount, MaterialItem, MaterialPage, MaterialType,
+    VideoDescription,
+};
 pub use media::{Article, MediaType, UploadedMedia};
 pub use message::MessageContent;
+pub use quota::ApiQuota;
+pub use raw::{PassThrough, RawAnswer, PASS_THROUGH_ENDPOINT};
 pub use retry::{is_retryable, RetryPolicy};
-pub use template::{MiniProgramLink, PrivateTemplate, TemplateMessage, TemplateValue};
+pub use subscribe::{SubscribeMessage, SubscribeMiniProgram, SubscribeValue};
+pub use tags::{Tag, TAG_MEMBERS_PER_CALL};
+pub use template::{
+    Industry, IndustryClass, MiniProgramLink, PrivateTemplate, TemplateMessage, TemplateValue,
+};
 pub use user::{OpenIdPage, UserInfo, UserList};
 
 /// The production API host.

@@ -10,10 +10,13 @@ mod component;
 mod custom;
 mod de;
 mod error;
+mod jsapi;
 mod mass;
 mod media;
 mod message;
+mod oauth;
 pub mod paths;
+mod qrcode;
 mod retry;
 mod template;
 mod user;
@@ -31,12 +34,15 @@ pub use error::{
     ERRCODE_BUSY, ERRCODE_QUOTA, ERRCODE_REFRESH_TOKEN_INVALID, RECIPIENT_ERRCODES,
     TOKEN_INVALID_ERRCODES,
 };
+pub use jsapi::JsapiTicket;
 pub use mass::{
     MassFilter, MassMsgStatus, MassPreview, MassSend, MassSendAll, MassSendResult, MassStatus,
     PreviewTarget,
 };
 pub use media::{Article, MediaType, UploadedMedia};
 pub use message::MessageContent;
+pub use oauth::{SnsGrant, SnsUserInfo};
+pub use qrcode::{QrCode, QrRequest, Scene};
 pub use retry::{is_retryable, RetryPolicy};
 pub use template::{MiniProgramLink, PrivateTemplate, TemplateMessage, TemplateValue};
 pub use user::{OpenIdPage, UserInfo, UserList};

@@ -29,3 +29,13 @@ pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 pub const USER_GET: &str = "/cgi-bin/user/get";
 pub const USER_INFO: &str = "/cgi-bin/user/info";
 pub const USER_INFO_BATCHGET: &str = "/cgi-bin/user/info/batchget";
+
+// Identity (wechat-api.md §8): web OAuth on behalf, jsapi tickets, QR codes.
+pub const SNS_COMPONENT_ACCESS_TOKEN: &str = "/sns/oauth2/component/access_token";
+pub const SNS_USERINFO: &str = "/sns/userinfo";
+pub const TICKET_GETTICKET: &str = "/cgi-bin/ticket/getticket";
+pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
+/// Served by WeChat's web host (mp.weixin.qq.com), not the API host.
+pub const SHOWQRCODE: &str = "/cgi-bin/showqrcode";
+/// Served by WeChat's web host (open.weixin.qq.com): the web-authorization page.
+pub const OAUTH2_AUTHORIZE: &str = "/connect/oauth2/authorize";

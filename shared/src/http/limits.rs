@@ -31,6 +31,8 @@ pub fn body_limit(handler: Handler) -> usize {
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
         | OpenApi => 0,
+        // Identity (issue 16).
+        CreateQrCode | CreateJssdkConfig => JSON_BODY_BYTES,
     }
 }
 

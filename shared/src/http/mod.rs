@@ -72,6 +72,9 @@ pub enum Handler {
     GetJob,
     Health,
     OpenApi,
+    // Identity (issue 16).
+    CreateQrCode,
+    CreateJssdkConfig,
 }
 
 use Function::*;
@@ -98,6 +101,9 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", pattern: "/v1/jobs/{job_id}", function: Send, handler: GetJob },
     Route { method: "GET", pattern: "/healthz", function: Send, handler: Health },
     Route { method: "GET", pattern: "/v1/openapi.json", function: Send, handler: OpenApi },
+    // Identity (issue 16).
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/qrcodes", function: Send, handler: CreateQrCode },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/jssdk-config", function: Send, handler: CreateJssdkConfig },
 ];
 
 /// Path parameters of a matched route, in pattern order.
@@ -202,6 +208,9 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         GetJob => api::get_job(app, req, &params).await,
         Health => Ok(health()),
         OpenApi => Ok(openapi::document()),
+        // Identity (issue 16).
+        CreateQrCode => api::qrcodes::create(app, req, &params).await,
+        CreateJssdkConfig => api::jssdk::create(app, req, &params).await,
     };
     result.unwrap_or_else(ApiError::into_response)
 }

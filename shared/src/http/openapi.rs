@@ -68,6 +68,9 @@ mod generator {
             crate::http::api::get_job,
             crate::http::health,
             document,
+            // Identity (issue 16).
+            crate::http::api::qrcodes::create,
+            crate::http::api::jssdk::create,
         ),
         components(schemas(
             ErrorBody,
@@ -77,6 +80,8 @@ mod generator {
             CustomMessageRequest,
             NewsUploadRequest,
             MediaUploadForm,
+            crate::http::api::qrcodes::CreateQrCodeRequest,
+            crate::http::api::jssdk::JssdkConfigRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -85,6 +90,7 @@ mod generator {
             (name = "messages", description = "Template, mass and customer-service messages, and jobs."),
             (name = "media", description = "Uploads for messages."),
             (name = "operations", description = "Liveness and this document."),
+            (name = "identity", description = "Who a customer is: web OAuth on the account's behalf, JS-SDK configs, parametric QR codes."),
         )
     )]
     pub(super) struct ApiDoc;
@@ -184,6 +190,10 @@ mod generator {
                 key,
                 &[InsufficientScope, Forbidden, NotFound, InvalidRequest],
             ],
+            // Identity (issue 16).
+            "create_qrcode" | "create_jssdk_config" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
             _ => vec![],
         };
         let mut codes: Vec<ErrorCode> = Vec::new();

@@ -4,11 +4,13 @@
 pub mod authorization;
 pub mod delivery;
 pub mod jobs;
+pub mod jssdk;
 pub mod keys;
 pub mod links;
 pub mod mass;
 pub mod media;
 pub mod push;
+pub mod qrcodes;
 pub mod refresh;
 pub mod send;
 pub mod worker;

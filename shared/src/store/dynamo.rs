@@ -9,6 +9,7 @@
 mod client;
 mod error;
 mod items;
+mod jsapi;
 mod keys;
 mod requests;
 mod table;

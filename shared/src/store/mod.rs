@@ -7,8 +7,10 @@
 //! Every record is namespaced by the component appid the store was opened for,
 //! and every read ignores records past their `expires_at`.
 
+mod jsapi;
 mod model;
 
+pub use jsapi::JsapiTicketStore;
 pub use model::*;
 
 use crate::domain::StopReason;
@@ -129,7 +131,7 @@ pub enum IdempotencyOutcome {
 /// The state operations wxopen needs. Implemented by `sqlite::SqliteStore` and
 /// `dynamo::DynamoStore`; both pass `contract`.
 #[async_trait]
-pub trait StateStore: Send + Sync + 'static {
+pub trait StateStore: JsapiTicketStore + Send + Sync + 'static {
     /// The component appid this store is namespaced by.
     fn component_appid(&self) -> &str;
 

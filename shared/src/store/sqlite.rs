@@ -7,6 +7,7 @@
 //! thread pool and never stalls the async runtime. WAL mode lets the readers
 //! work while the writer commits.
 
+mod jsapi;
 mod rows;
 mod schema;
 

@@ -23,6 +23,9 @@ use wxopen::store::{
     TicketWrite, TICKET_VALIDITY_SECS,
 };
 
+mod jsapi;
+pub use jsapi::*;
+
 pub type Store = Arc<dyn StateStore>;
 
 /// The component appid every fresh store is opened for.
@@ -91,6 +94,11 @@ macro_rules! contract_tests {
             racing_authorizer_leases_acquire_once,
             racing_idempotency_inserts_insert_once,
             racing_chunk_claims_claim_once,
+            jsapi_ticket_starts_empty_and_is_kept_per_authorizer,
+            jsapi_lease_is_held_then_lost_after_expiry,
+            jsapi_invalidate_only_for_current_version,
+            jsapi_delete_drops_the_ticket_and_a_held_renewal,
+            racing_jsapi_leases_acquire_once,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {

@@ -14,7 +14,9 @@
 
 mod body;
 pub(crate) mod idempotency;
+pub(crate) mod jssdk;
 mod multipart;
+pub(crate) mod qrcodes;
 pub(crate) mod requests;
 pub(crate) mod views;
 

@@ -8,7 +8,8 @@ use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Ordered migrations; append only, never edit a released one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ticket (
     cappid      TEXT    NOT NULL PRIMARY KEY,
     value       TEXT    NOT NULL,
@@ -148,7 +149,21 @@ CREATE TABLE seen_push (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (cappid, key)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Each authorizer's JS-SDK jsapi_ticket, kept like a token (store/jsapi.rs).
+    r#"
+CREATE TABLE jsapi_ticket (
+    cappid       TEXT    NOT NULL,
+    appid        TEXT    NOT NULL,
+    access_token TEXT,
+    expires_at   INTEGER NOT NULL DEFAULT 0,
+    version      INTEGER NOT NULL DEFAULT 0,
+    lease_owner  TEXT,
+    lease_until  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (cappid, appid)
+) WITHOUT ROWID;
+"#,
+];
 
 /// Brings the database to the newest schema; refuses one newer than this build.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -37,7 +37,9 @@ pub(crate) struct RefusedConfig {
     /// Ignored; accepted so the answer can be sent back as it was.
     #[allow(dead_code)]
     pub app_id: Option<String>,
-    pub timestamp: u64,
+    /// Unix seconds, as answered (a signed 64-bit integer in JSON terms).
+    #[schema(minimum = 0)]
+    pub timestamp: i64,
     pub nonce_str: String,
     pub signature: String,
 }
@@ -72,11 +74,15 @@ pub async fn create(app: &App, req: Request, params: &Params) -> Result<Response
     let request = body::json::<JssdkConfigRequest>(&req)?;
     let url = jssdk::page_url(&request.url).map_err(|problem| ApiError::field("url", problem))?;
     require_active(&authorizer)?;
-    let refused = request.refused.map(|r| jssdk::Refused {
-        timestamp: r.timestamp,
-        nonce_str: r.nonce_str,
-        signature: r.signature,
-    });
+    let refused = match request.refused {
+        Some(r) => Some(jssdk::Refused {
+            timestamp: u64::try_from(r.timestamp)
+                .map_err(|_| ApiError::field("refused.timestamp", "must be unix seconds"))?,
+            nonce_str: r.nonce_str,
+            signature: r.signature,
+        }),
+        None => None,
+    };
     let config = jssdk::config(app, &authorizer.appid, url, refused.as_ref()).await?;
     Ok(json_response(
         StatusCode::OK,

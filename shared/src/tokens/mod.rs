@@ -11,6 +11,7 @@
 //! stored. A holder that died leaves a lease that expires after [`LEASE_SECS`].
 
 mod jsapi;
+mod memo;
 mod renew;
 
 pub(crate) use renew::store_with_retry;
@@ -18,7 +19,7 @@ pub(crate) use renew::store_with_retry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::store::{StateStore, StoreError};
+use crate::store::{Authorizer, StateStore, StoreError};
 use crate::wechat::{ErrorClass, WechatClient, WechatError};
 use std::future::Future;
 use std::sync::Arc;
@@ -79,13 +80,14 @@ pub(crate) struct Held {
     pub renewed: bool,
 }
 
-/// Hands out valid tokens. Cheap to clone.
+/// Hands out valid tokens. Cheap to clone (clones share the component token memo).
 #[derive(Clone)]
 pub struct TokenManager {
     config: Arc<Config>,
     store: Arc<dyn StateStore>,
     wechat: WechatClient,
     clock: Arc<dyn Clock>,
+    component_memo: memo::ComponentMemo,
 }
 
 impl TokenManager {
@@ -100,6 +102,7 @@ impl TokenManager {
             store,
             wechat,
             clock,
+            component_memo: memo::ComponentMemo::default(),
         }
     }
 
@@ -110,7 +113,10 @@ impl TokenManager {
 
     /// A valid authorizer_access_token, renewed under the lease when due.
     pub async fn authorizer_token(&self, appid: &str) -> Result<Secret, TokenError> {
-        Ok(self.obtain_authorizer(appid, USE_MARGIN_SECS).await?.token)
+        Ok(self
+            .obtain_authorizer(appid, USE_MARGIN_SECS, None)
+            .await?
+            .token)
     }
 
     /// Runs `call` with the component token; on a token-invalid error,
@@ -129,6 +135,7 @@ impl TokenManager {
                     "component token rejected; invalidating and renewing once"
                 );
                 crate::telemetry::count("TokenRejected", &[("Kind", "component")]);
+                self.component_memo.forget(held.version);
                 self.store.invalidate_component_token(held.version).await?;
                 let again = self.obtain_component(USE_MARGIN_SECS).await?;
                 Ok(call(again.token).await?)
@@ -147,7 +154,7 @@ impl TokenManager {
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, WechatError>>,
     {
-        let held = self.obtain_authorizer(appid, USE_MARGIN_SECS).await?;
+        let held = self.obtain_authorizer(appid, USE_MARGIN_SECS, None).await?;
         match call(held.token).await {
             Err(e) if e.class() == ErrorClass::TokenInvalid => {
                 tracing::warn!(
@@ -160,7 +167,7 @@ impl TokenManager {
                 self.store
                     .invalidate_authorizer_token(appid, held.version)
                     .await?;
-                let again = self.obtain_authorizer(appid, USE_MARGIN_SECS).await?;
+                let again = self.obtain_authorizer(appid, USE_MARGIN_SECS, None).await?;
                 Ok(call(again.token).await?)
             }
             other => Ok(other?),
@@ -180,7 +187,22 @@ impl TokenManager {
         margin: u64,
     ) -> Result<Renewal, TokenError> {
         Ok(renewal(
-            self.obtain_authorizer(appid, margin).await?.renewed,
+            self.obtain_authorizer(appid, margin, None).await?.renewed,
+        ))
+    }
+
+    /// [`Self::refresh_authorizer`] for a record the caller has just read (the
+    /// sweep's due listing): no second read before the lease.
+    pub async fn refresh_due_authorizer(
+        &self,
+        authorizer: Authorizer,
+        margin: u64,
+    ) -> Result<Renewal, TokenError> {
+        let appid = authorizer.appid.clone();
+        Ok(renewal(
+            self.obtain_authorizer(&appid, margin, Some(authorizer))
+                .await?
+                .renewed,
         ))
     }
 

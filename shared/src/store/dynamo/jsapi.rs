@@ -3,9 +3,11 @@
 //! `access_token`), created by its first lease, deleted on revoke.
 
 use super::error::WriteError;
-use super::items::{key, kind, n, s, token_state_from_item, Item};
+use super::expr::Values;
+use super::items::{key, kind, n, s, Item};
 use super::keys::SK_JSAPI_TICKET;
-use super::{renewal_outcome, DynamoStore, Values};
+use super::lease::{renewal_outcome, token_state_from_item};
+use super::DynamoStore;
 use crate::secret::Secret;
 use crate::store::{JsapiTicketStore, LeaseOutcome, RenewalOutcome, StoreResult, TokenState};
 use async_trait::async_trait;

@@ -1,9 +1,12 @@
 //! Each authorizer's jsapi_ticket (`jsapi_ticket` table): the component
 //! token's lease and version rules, one row per authorizer.
 
-use super::{changed, expose, int, lease_refused, rows, stored_version, SqliteStore};
+use super::rows::{self, int, stored_version};
+use super::{changed, expose, SqliteStore};
 use crate::secret::Secret;
-use crate::store::{JsapiTicketStore, LeaseOutcome, RenewalOutcome, StoreResult, TokenState};
+use crate::store::{
+    lease_refusal, JsapiTicketStore, LeaseOutcome, RenewalOutcome, StoreResult, TokenState,
+};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
@@ -74,7 +77,7 @@ impl JsapiTicketStore for SqliteStore {
             Ok(match version {
                 // Gone since it was read (revoked): re-read, and start again from version 0.
                 None => LeaseOutcome::VersionChanged,
-                Some(v) => lease_refused(Some(stored_version(v)?), expected_version),
+                Some(v) => lease_refusal(Some(stored_version(v)?), expected_version),
             })
         })
         .await

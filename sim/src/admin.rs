@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/accounts/{appid}/messages", post(user_message))
         .route("/accounts/{appid}/reset-quota", post(reset_quota))
         .route("/release-test/{group}", post(release_test))
+        .route("/accounts/{appid}/scan", post(scan))
         .route("/state", get(state))
 }
 
@@ -185,6 +186,24 @@ async fn user_message(
 async fn reset_quota(State(sim): S, Path(appid): Path<String>) -> Response {
     SimHandle::detached(sim).reset_quota(&appid);
     Json(json!({"ok": true})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Scan {
+    openid: String,
+    ticket: String,
+}
+
+/// A user scans QR code `ticket` of the account: `SCAN` for a follower,
+/// `subscribe` with `qrscene_` for a newcomer (who follows from then on).
+async fn scan(State(sim): S, Path(appid): Path<String>, Json(s): Json<Scan>) -> Response {
+    match SimHandle::detached(sim)
+        .scan_qrcode(&appid, &s.openid, &s.ticket)
+        .await
+    {
+        Ok(out) => Json(out).into_response(),
+        Err(e) => not_found(&e.to_string()),
+    }
 }
 
 async fn release_test(State(sim): S, Path(group): Path<usize>) -> Response {

@@ -33,6 +33,8 @@ pub enum SimError {
     Key(#[source] KeyError),
     #[error("no account {0} in the simulator")]
     UnknownAccount(String),
+    #[error("no valid QR code {0} of that account in the simulator")]
+    UnknownQrCode(String),
     #[error("account {0} has not authorized the component")]
     NotAuthorized(String),
     #[error(transparent)]
@@ -108,6 +110,11 @@ impl Simulator {
                 get(crate::page::show).post(crate::page::approve),
             )
             .route("/_sim/avatars/{file}", get(crate::page::avatar))
+            .route(
+                "/connect/oauth2/authorize",
+                get(crate::identity::page::show).post(crate::identity::page::decide),
+            )
+            .route("/cgi-bin/showqrcode", get(crate::identity::image::show))
             .nest("/_sim", crate::admin::router())
             .fallback(crate::api::dispatch)
             .with_state(shared.clone());
@@ -302,6 +309,46 @@ impl SimHandle {
             msgid,
         };
         Ok(self.shared.push_and_wait(&event, now, "text").await)
+    }
+
+    /// A user scans QR code `ticket` of `appid`: a follower's scan pushes
+    /// `SCAN` (EventKey = the scene), anyone else follows the account and
+    /// pushes `subscribe` (EventKey = `qrscene_` + the scene), both with the
+    /// Ticket, exactly as WeChat does. The outcome holds our server's answer.
+    pub async fn scan_qrcode(
+        &self,
+        appid: &str,
+        openid: &str,
+        ticket: &str,
+    ) -> Result<PushOutcome, SimError> {
+        let now = self.now();
+        let event = {
+            let mut w = lock(&self.shared.world);
+            let scene = w
+                .identity
+                .qrcode(ticket, now)
+                .filter(|q| q.appid == appid)
+                .map(|q| q.scene.clone())
+                .ok_or_else(|| SimError::UnknownQrCode(ticket.to_owned()))?;
+            let account = w
+                .accounts
+                .get_mut(appid)
+                .ok_or_else(|| SimError::UnknownAccount(appid.to_owned()))?;
+            let subscribe = account.follower_set.insert(openid.to_owned());
+            if subscribe {
+                account.followers.push(openid.to_owned());
+                account.former.remove(openid);
+            }
+            PushEvent::QrScan {
+                appid: appid.to_owned(),
+                user_name: account.cfg.user_name.clone(),
+                openid: openid.to_owned(),
+                subscribe,
+                scene,
+                ticket: ticket.to_owned(),
+            }
+        };
+        Ok(self.shared.push_and_wait(&event, now, "event").await)
     }
 
     /// Inject a fault into `endpoint` (a path like `/cgi-bin/message/template/send`, or `*`).

@@ -16,6 +16,7 @@ mod clock;
 mod config;
 mod faults;
 mod handle;
+mod identity;
 mod ids;
 mod page;
 mod push;

@@ -81,6 +81,16 @@ pub(crate) enum PushEvent {
         openid: String,
         event: String,
     },
+    /// A follower (`subscribe: false`: `SCAN`) or a newcomer who follows on
+    /// the spot (`subscribe`) scanned a parametric QR code.
+    QrScan {
+        appid: String,
+        user_name: String,
+        openid: String,
+        subscribe: bool,
+        scene: String,
+        ticket: String,
+    },
 }
 
 /// The sender openid used in mass-finish pushes (an account's system user).
@@ -318,6 +328,26 @@ impl Pusher {
                 "event",
                 format!("<Event>{}</Event>", cdata(event)),
             ),
+            PushEvent::QrScan { appid, user_name, openid, subscribe, scene, ticket } => {
+                let (event, key) = if *subscribe {
+                    ("subscribe", format!("qrscene_{scene}"))
+                } else {
+                    ("SCAN", scene.clone())
+                };
+                authorizer(
+                    "event",
+                    appid,
+                    user_name,
+                    openid,
+                    "event",
+                    format!(
+                        "<Event>{}</Event><EventKey>{}</EventKey><Ticket>{}</Ticket>",
+                        cdata(event),
+                        cdata(&key),
+                        cdata(ticket)
+                    ),
+                )
+            }
         }
     }
 }

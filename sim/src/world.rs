@@ -213,6 +213,7 @@ pub(crate) struct World {
     pub next_msgid: u64,
     pub template_sends: HashMap<String, Vec<(String, Option<String>, u64)>>,
     pub last_ticket_at: u64,
+    pub identity: crate::identity::IdentityState,
 }
 
 /// Release-test account groups (wechat-api.md §7): official account, mini program.
@@ -280,6 +281,7 @@ impl World {
             next_msgid: 2_200_000_001,
             template_sends: HashMap::new(),
             last_ticket_at: now,
+            identity: Default::default(),
             cfg,
         }
     }

@@ -249,6 +249,45 @@ mod flaky {
         }
     }
 
+    #[async_trait::async_trait]
+    impl wxopen::store::JsapiTicketStore for FailingRenewalWrites {
+        async fn get_jsapi_ticket(&self, appid: &str) -> StoreResult<TokenState> {
+            self.inner.get_jsapi_ticket(appid).await
+        }
+        async fn acquire_jsapi_lease(
+            &self,
+            appid: &str,
+            owner: &str,
+            expected_version: u64,
+            now: u64,
+            lease_until: u64,
+        ) -> StoreResult<LeaseOutcome> {
+            self.inner
+                .acquire_jsapi_lease(appid, owner, expected_version, now, lease_until)
+                .await
+        }
+        async fn complete_jsapi_renewal(
+            &self,
+            appid: &str,
+            owner: &str,
+            ticket: &Secret,
+            expires_at: u64,
+        ) -> StoreResult<RenewalOutcome> {
+            self.inner
+                .complete_jsapi_renewal(appid, owner, ticket, expires_at)
+                .await
+        }
+        async fn release_jsapi_lease(&self, appid: &str, owner: &str) -> StoreResult<()> {
+            self.inner.release_jsapi_lease(appid, owner).await
+        }
+        async fn invalidate_jsapi_ticket(&self, appid: &str, version: u64) -> StoreResult<bool> {
+            self.inner.invalidate_jsapi_ticket(appid, version).await
+        }
+        async fn delete_jsapi_ticket(&self, appid: &str) -> StoreResult<()> {
+            self.inner.delete_jsapi_ticket(appid).await
+        }
+    }
+
     impl StateStore for FailingRenewalWrites {
         fn component_appid(&self) -> &str {
             self.inner.component_appid()

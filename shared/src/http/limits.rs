@@ -42,6 +42,8 @@ pub fn body_limit(handler: Handler) -> usize {
         | DeleteTag | DeleteMass | GetQuota | ClearQuota | ClearComponentQuota | ListTemplates
         | DeleteTemplate | GetIndustry | ListMaterials | CountMaterials | GetMaterial
         | DeleteMaterial => 0,
+        // Identity (issue 16).
+        CreateQrCode | CreateJssdkConfig => JSON_BODY_BYTES,
     }
 }
 

@@ -103,6 +103,9 @@ pub enum Handler {
     DeleteMaterial,
     Health,
     OpenApi,
+    // Identity (issue 16).
+    CreateQrCode,
+    CreateJssdkConfig,
 }
 
 use Function::*;
@@ -161,6 +164,9 @@ pub const ROUTES: &[Route] = &[
     Route { method: "DELETE", pattern: "/v1/authorizers/{appid}/materials/{media_id}", function: Send, handler: DeleteMaterial },
     Route { method: "GET", pattern: "/healthz", function: Send, handler: Health },
     Route { method: "GET", pattern: "/v1/openapi.json", function: Send, handler: OpenApi },
+    // Identity (issue 16).
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/qrcodes", function: Send, handler: CreateQrCode },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/jssdk-config", function: Send, handler: CreateJssdkConfig },
 ];
 
 /// Path parameters of a matched route, in pattern order.
@@ -309,6 +315,9 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         DeleteMaterial => api::materials::delete(app, req, &params).await,
         Health => Ok(health()),
         OpenApi => Ok(openapi::document()),
+        // Identity (issue 16).
+        CreateQrCode => api::qrcodes::create(app, req, &params).await,
+        CreateJssdkConfig => api::jssdk::create(app, req, &params).await,
     };
     result.unwrap_or_else(ApiError::into_response)
 }

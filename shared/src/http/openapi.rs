@@ -99,6 +99,9 @@ mod generator {
             crate::http::api::materials::delete,
             crate::http::health,
             document,
+            // Identity (issue 16).
+            crate::http::api::qrcodes::create,
+            crate::http::api::jssdk::create,
         ),
         components(schemas(
             ErrorBody,
@@ -109,6 +112,8 @@ mod generator {
             NewsUploadRequest,
             MediaUploadForm,
             MassPreviewRequest,
+            crate::http::api::qrcodes::CreateQrCodeRequest,
+            crate::http::api::jssdk::JssdkConfigRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -119,6 +124,7 @@ mod generator {
             (name = "followers", description = "An official account's followers: profiles, remarks, tags."),
             (name = "pass-through", description = "Any other WeChat API, called with the authorizer's token."),
             (name = "operations", description = "Liveness and this document."),
+            (name = "identity", description = "Who a customer is: web OAuth on the account's behalf, JS-SDK configs, parametric QR codes."),
         )
     )]
     pub(super) struct ApiDoc;
@@ -301,6 +307,10 @@ mod generator {
                 key,
                 &[InsufficientScope, Forbidden, NotFound, InvalidRequest],
             ],
+            // Identity (issue 16).
+            "create_qrcode" | "create_jssdk_config" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
             _ => vec![],
         };
         let mut codes: Vec<ErrorCode> = Vec::new();

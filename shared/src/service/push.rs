@@ -178,11 +178,14 @@ async fn on_unauthorized(app: &App, appid: &str) -> Result<(), StoreError> {
         tracing::info!(appid, "unauthorized push for an account we do not know");
         return Ok(());
     }
+    // After the revoke: no renewal can store a ticket again (it checks the
+    // status first), and a revoked account is never handed one that remains.
+    app.store.delete_jsapi_ticket(appid).await?;
     let stopped = stop_queued_sends(app, appid, now).await?;
     tracing::info!(
         appid,
         stopped_jobs = stopped,
-        "authorizer revoked; tokens erased"
+        "authorizer revoked; tokens and jsapi_ticket erased"
     );
     Ok(())
 }

@@ -19,6 +19,7 @@ mod component;
 mod error;
 mod idempotency;
 mod jobs;
+mod jsapi;
 mod lease;
 mod links;
 mod model;
@@ -37,6 +38,7 @@ pub use jobs::{
     creation_abandoned, listed_from, workable, write_batches, CheckpointOutcome, ClaimOutcome,
     JobStore, CREATION_DEADLINE_SECS, MAX_CHUNKS_PER_WRITE, MAX_RECIPIENT_BYTES_PER_WRITE,
 };
+pub use jsapi::JsapiTicketStore;
 pub use lease::{lease_refusal, LeaseOutcome, RenewalOutcome};
 pub use links::{consume_refusal, ConsumeOutcome, LinkStore};
 pub use model::*;
@@ -51,6 +53,7 @@ pub trait StateStore:
     + JobStore
     + IdempotencyStore
     + PushStore
+    + JsapiTicketStore
     + Send
     + Sync
     + 'static

@@ -10,6 +10,7 @@
 //! else waits on the record (bounded, with jitter) and uses what the holder
 //! stored. A holder that died leaves a lease that expires after [`LEASE_SECS`].
 
+mod jsapi;
 mod memo;
 mod renew;
 

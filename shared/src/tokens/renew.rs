@@ -26,13 +26,13 @@ const STORE_WRITE_ATTEMPTS: u32 = 4;
 const TICKET_ERRCODES: [i64; 2] = [61005, 61006];
 
 /// Waits with jitter between polls of a leased record.
-struct Backoff {
+pub(super) struct Backoff {
     deadline: Instant,
     pause: Duration,
 }
 
 impl Backoff {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Backoff {
             deadline: Instant::now() + WAIT_BUDGET,
             pause: FIRST_PAUSE,
@@ -40,7 +40,7 @@ impl Backoff {
     }
 
     /// `Err(Busy)` once the budget is spent.
-    fn check(&self) -> Result<(), TokenError> {
+    pub(super) fn check(&self) -> Result<(), TokenError> {
         if Instant::now() >= self.deadline {
             return Err(TokenError::Busy);
         }
@@ -48,7 +48,7 @@ impl Backoff {
     }
 
     /// Sleeps before the next read; `Err(Busy)` once the budget is spent.
-    async fn wait(&mut self) -> Result<(), TokenError> {
+    pub(super) async fn wait(&mut self) -> Result<(), TokenError> {
         self.check()?;
         let half = self.pause / 2;
         let jitter = rand::random_range(0..=u64::try_from(half.as_micros()).unwrap_or(0));
@@ -58,7 +58,7 @@ impl Backoff {
     }
 }
 
-fn new_owner() -> String {
+pub(super) fn new_owner() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

@@ -10,11 +10,14 @@ mod component;
 mod custom;
 mod de;
 mod error;
+mod jsapi;
 mod mass;
 mod materials;
 mod media;
 mod message;
+mod oauth;
 pub mod paths;
+mod qrcode;
 mod quota;
 mod raw;
 mod retry;
@@ -36,6 +39,7 @@ pub use error::{
     ERRCODE_BUSY, ERRCODE_QUOTA, ERRCODE_REFRESH_TOKEN_INVALID, RECIPIENT_ERRCODES,
     TOKEN_INVALID_ERRCODES,
 };
+pub use jsapi::JsapiTicket;
 pub use mass::{
     MassFilter, MassMsgStatus, MassPreview, MassSend, MassSendAll, MassSendResult, MassStatus,
     PreviewTarget,
@@ -46,6 +50,8 @@ pub use materials::{
 };
 pub use media::{Article, MediaType, UploadedMedia};
 pub use message::MessageContent;
+pub use oauth::{SnsGrant, SnsUserInfo};
+pub use qrcode::{QrCode, QrRequest, Scene};
 pub use quota::ApiQuota;
 pub use raw::{PassThrough, RawAnswer, PASS_THROUGH_ENDPOINT};
 pub use retry::{is_retryable, RetryPolicy};

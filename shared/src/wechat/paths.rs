@@ -53,3 +53,13 @@ pub const TEMPLATE_SET_INDUSTRY: &str = "/cgi-bin/template/api_set_industry";
 
 pub const SUBSCRIBE_BIZSEND: &str = "/cgi-bin/message/subscribe/bizsend";
 pub const OPENAPI_QUOTA_GET: &str = "/cgi-bin/openapi/quota/get";
+
+// Identity (wechat-api.md §8): web OAuth on behalf, jsapi tickets, QR codes.
+pub const SNS_COMPONENT_ACCESS_TOKEN: &str = "/sns/oauth2/component/access_token";
+pub const SNS_USERINFO: &str = "/sns/userinfo";
+pub const TICKET_GETTICKET: &str = "/cgi-bin/ticket/getticket";
+pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
+/// Served by WeChat's web host (mp.weixin.qq.com), not the API host.
+pub const SHOWQRCODE: &str = "/cgi-bin/showqrcode";
+/// Served by WeChat's web host (open.weixin.qq.com): the web-authorization page.
+pub const OAUTH2_AUTHORIZE: &str = "/connect/oauth2/authorize";

@@ -19,6 +19,7 @@ pub mod authorizers;
 pub mod component;
 pub mod idempotency;
 pub mod jobs;
+pub mod jsapi;
 pub mod links;
 pub mod namespacing;
 pub mod pushes;
@@ -122,6 +123,13 @@ macro_rules! contract_tests {
             finish_events_by_appid_and_msg_id,
             finish_events_expire,
             push_seen_once_until_expiry,
+        );
+        store_contract::contract_tests!(@family $fresh; jsapi:
+            jsapi_ticket_starts_empty_and_is_kept_per_authorizer,
+            jsapi_lease_is_held_then_lost_after_expiry,
+            jsapi_invalidate_only_for_current_version,
+            jsapi_delete_drops_the_ticket_and_a_held_renewal,
+            racing_jsapi_leases_acquire_once,
         );
     };
     (@family $fresh:ident; $family:ident: $($name:ident),* $(,)?) => {

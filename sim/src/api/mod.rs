@@ -2,6 +2,7 @@
 //! endpoint against the world under a short lock, records the call and answers JSON.
 
 mod component;
+mod identity;
 mod materials;
 mod media;
 mod messages;
@@ -259,6 +260,23 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         "/cgi-bin/template/api_set_industry",
         Auth::Authorizer,
         templates::set_industry,
+    ),
+    // Identity (wechat-api.md §8).
+    ep(
+        "/sns/oauth2/component/access_token",
+        Auth::Component,
+        identity::sns_component_access_token,
+    ),
+    ep("/sns/userinfo", Auth::None, identity::sns_userinfo),
+    ep(
+        "/cgi-bin/ticket/getticket",
+        Auth::Authorizer,
+        identity::getticket,
+    ),
+    ep(
+        "/cgi-bin/qrcode/create",
+        Auth::Authorizer,
+        identity::qrcode_create,
     ),
 ];
 

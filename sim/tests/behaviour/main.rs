@@ -5,6 +5,7 @@ mod common;
 mod admin;
 mod credentials;
 mod faults;
+mod identity;
 mod page;
 mod pushes;
 mod release;

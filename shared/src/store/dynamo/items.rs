@@ -87,6 +87,7 @@ pub(crate) mod kind {
     pub const IDEMPOTENCY: &str = "idempotency";
     pub const EVENT: &str = "event";
     pub const SEEN: &str = "seen";
+    pub const JSAPI_TICKET: &str = "jsapi_ticket";
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

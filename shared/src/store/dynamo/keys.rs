@@ -16,6 +16,7 @@ pub(crate) const SK_CHUNK_PREFIX: &str = "chunk#";
 pub(crate) const SK_IDEM: &str = "idem";
 pub(crate) const SK_EVENT: &str = "event";
 pub(crate) const SK_SEEN: &str = "seen";
+pub(crate) const SK_JSAPI_TICKET: &str = "jsapi_ticket";
 
 /// Builds and parses the keys of one component's records.
 #[derive(Debug, Clone)]
@@ -91,6 +92,12 @@ impl Keys {
 
     pub(crate) fn seen(&self, key: &str) -> String {
         format!("{}#seen#{key}", self.component_appid)
+    }
+
+    /// An authorizer's jsapi_ticket: a partition of its own, so nothing that
+    /// reads the authorizer's partition meets it.
+    pub(crate) fn jsapi_ticket(&self, appid: &str) -> String {
+        format!("{}#jsapi#{appid}", self.component_appid)
     }
 
     /// `gsi1` partition of active authorizers with a refresh token.

@@ -18,6 +18,7 @@ mod expr;
 mod idempotency;
 mod items;
 mod jobs;
+mod jsapi;
 mod keys;
 mod lease;
 mod links;

@@ -13,6 +13,7 @@ mod authorizers;
 mod component;
 mod idempotency;
 mod jobs;
+mod jsapi;
 mod links;
 mod pushes;
 mod rows;

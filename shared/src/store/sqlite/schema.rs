@@ -159,6 +159,19 @@ UPDATE job SET chunks_done = (
     WHERE chunk.cappid = job.cappid AND chunk.job_id = job.id AND chunk.state = 'done'
 );
 "#,
+    // Each authorizer's JS-SDK jsapi_ticket, kept like a token (store/jsapi.rs).
+    r#"
+CREATE TABLE jsapi_ticket (
+    cappid       TEXT    NOT NULL,
+    appid        TEXT    NOT NULL,
+    access_token TEXT,
+    expires_at   INTEGER NOT NULL DEFAULT 0,
+    version      INTEGER NOT NULL DEFAULT 0,
+    lease_owner  TEXT,
+    lease_until  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (cappid, appid)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database to the newest schema; refuses one newer than this build.

@@ -46,6 +46,7 @@ on_both_backends!(
     push_first_then_browser_callback_gives_the_same_result,
     the_user_agent_picks_the_pc_or_the_mobile_page,
     creating_a_link_needs_an_admin_key_for_the_tenant,
+    every_page_refuses_to_be_framed,
 );
 
 /// The flow under test: an environment with a ticket, a client without redirects, and an admin key.
@@ -188,6 +189,7 @@ struct Page {
     status: StatusCode,
     content_type: String,
     location: Option<String>,
+    headers: reqwest::header::HeaderMap,
     body: String,
 }
 
@@ -202,11 +204,13 @@ impl Page {
         };
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
         let location = header(reqwest::header::LOCATION);
+        let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
         Page {
             status,
             content_type,
             location,
+            headers,
             body,
         }
     }
@@ -227,6 +231,22 @@ impl Page {
             .replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&amp;", "&")
+    }
+
+    /// Whether a browser would refuse to show this page in a frame and run
+    /// nothing on it (the modern header, and the old one for old browsers).
+    fn refuses_framing_and_scripts(&self) -> bool {
+        let header = |name: &str| {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        let csp = header("content-security-policy");
+        header("x-frame-options") == "DENY"
+            && csp.contains("frame-ancestors 'none'")
+            && csp.contains("default-src 'none'")
+            && !csp.contains("script-src")
     }
 
     fn is_html(&self) -> bool {
@@ -636,6 +656,35 @@ async fn creating_a_link_needs_an_admin_key_for_the_tenant(backend: Backend) {
             (status, json["error"]["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some(code)),
             "{bad}: {json}"
+        );
+    }
+}
+
+async fn every_page_refuses_to_be_framed(backend: Backend) {
+    // Given a link, and the pages of its whole life: the start page, the
+    // result page, and error pages
+    let flow = Flow::start(backend).await;
+    let link = flow.link(json!({"tenant": TENANT})).await;
+    let start = flow.get(&link, DESKTOP_UA).await;
+    let back = flow.approve(&link, COFFEE).await;
+    let result = flow.get(&back, DESKTOP_UA).await;
+    let used = flow.get(&link, DESKTOP_UA).await;
+    let unknown = flow
+        .get(&flow.env.at("/authorize/no-such-link"), DESKTOP_UA)
+        .await;
+    // Then each is served with a policy that forbids framing it and running script
+    for (name, page, status) in [
+        ("start", &start, StatusCode::OK),
+        ("result", &result, StatusCode::OK),
+        ("used link", &used, StatusCode::GONE),
+        ("unknown link", &unknown, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(page.status, status, "{name}: {}", page.body);
+        assert!(page.is_html(), "{name}");
+        assert!(
+            page.refuses_framing_and_scripts(),
+            "{name} can be framed: {:?}",
+            page.headers
         );
     }
 }

@@ -413,8 +413,14 @@ mod tests {
             let (_, rest) = page.split_once("<style>").unwrap_or_default();
             let (style, after) = rest.split_once("</style>").unwrap_or_default();
             let hash = STANDARD.encode(Sha256::digest(style.as_bytes()));
-            assert!(policy.contains(&format!("style-src 'sha256-{hash}'")), "{page}");
-            assert!(!after.contains("<style") && !page.contains("style=\""), "{page}");
+            assert!(
+                policy.contains(&format!("style-src 'sha256-{hash}'")),
+                "{page}"
+            );
+            assert!(
+                !after.contains("<style") && !page.contains("style=\""),
+                "{page}"
+            );
             assert!(!page.contains("<script"), "{page}");
         }
     }

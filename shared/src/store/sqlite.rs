@@ -7,6 +7,7 @@
 //! thread pool and never stalls the async runtime. WAL mode lets the readers
 //! work while the writer commits.
 
+mod cursor;
 mod rows;
 mod schema;
 
@@ -449,8 +450,11 @@ impl StateStore for SqliteStore {
         cursor: Option<&str>,
         limit: u32,
     ) -> StoreResult<Page<Authorizer>> {
+        let after = match cursor {
+            Some(c) => cursor::decode(c, tenant)?,
+            None => String::new(),
+        };
         let tenant = tenant.map(str::to_owned);
-        let after = cursor.unwrap_or_default().to_owned();
         let fetch = sql_limit(limit)? + 1;
         self.read("list_authorizers", move |conn, cappid| {
             let cols = rows::AUTHORIZER_COLUMNS;
@@ -468,7 +472,7 @@ impl StateStore for SqliteStore {
                     .query_map(params![cappid, after, fetch], |row| Ok(rows::authorizer(row)))?,
                 )?,
             };
-            Ok(page(found, limit, |a| a.appid.clone()))
+            Ok(page(found, limit, |a| cursor::encode(tenant.as_deref(), &a.appid)))
         })
         .await
     }

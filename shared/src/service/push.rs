@@ -65,12 +65,28 @@ pub enum PushError {
     Exchange(#[source] ExchangeError),
 }
 
-/// Whether `appid` may receive pushes on the authorizer URL: one of ours, or a release-test account.
-pub async fn accepts_authorizer(app: &App, appid: &str) -> Result<bool, StoreError> {
+/// An account that may receive pushes on the authorizer URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushAccount {
+    /// One of WeChat's release-test accounts.
+    ReleaseTest,
+    /// One of our authorizers, with its gh_ id when its profile is known.
+    Authorizer { user_name: Option<String> },
+}
+
+/// The account `appid` of the authorizer URL, if it may receive pushes there:
+/// one of ours, or a release-test account.
+pub async fn authorizer_account(app: &App, appid: &str) -> Result<Option<PushAccount>, StoreError> {
     if is_release_test_account(appid) {
-        return Ok(true);
+        return Ok(Some(PushAccount::ReleaseTest));
     }
-    Ok(app.store.get_authorizer(appid).await?.is_some())
+    Ok(app
+        .store
+        .get_authorizer(appid)
+        .await?
+        .map(|a| PushAccount::Authorizer {
+            user_name: a.profile.user_name,
+        }))
 }
 
 pub fn is_release_test_account(appid: &str) -> bool {

@@ -296,6 +296,9 @@ pub enum FinishError {
     },
     #[error("WeChat sent no authorization code")]
     MissingCode,
+    /// The code belongs to another link, or was already used: nothing changed.
+    #[error("authorization code of another link")]
+    CodeOfAnotherLink,
     /// The exchange failed: nothing was stored (see `ExchangeError`).
     #[error(transparent)]
     Exchange(#[from] ExchangeError),
@@ -316,11 +319,33 @@ pub async fn finish(
     let link = match state(app, id).await? {
         LinkState::Unknown => return Err(FinishError::UnknownLink),
         LinkState::Expired => return Err(FinishError::ExpiredLink),
-        LinkState::Used(link) => return repeat_of_used(app, link, auth_code).await,
+        LinkState::Used(link) => {
+            return match repeat_of_used(app, link, auth_code).await {
+                Err(FinishError::UsedLink { .. }) if auth_code.is_some() => {
+                    used_by_its_own_push(app, id, auth_code).await
+                }
+                other => other,
+            };
+        }
         LinkState::Usable(link) => link,
     };
     let code = auth_code.ok_or(FinishError::MissingCode)?;
+    // A code completes only its own link: not one issued through another link
+    // (the push told us), nor one some path already used.
+    match authorization::link_of_code(app, code).await? {
+        Some(of) if of == link.id => {}
+        Some(of) => {
+            tracing::warn!(link = %link.id, code_link = %of, "callback with another link's authorization code refused");
+            return Err(FinishError::CodeOfAnotherLink);
+        }
+        None if authorization::code_was_exchanged(app, code).await? => {
+            tracing::warn!(link = %link.id, "callback with an authorization code already used refused");
+            return Err(FinishError::CodeOfAnotherLink);
+        }
+        None => {}
+    }
     let exchanged = authorization::exchange_code(app, code, Some(&link.tenant)).await?;
+    authorization::note_link_of_code(app, code, &link.id).await?;
     let link = match app
         .store
         .consume_link(&link.id, &exchanged.appid, app.now())
@@ -391,6 +416,44 @@ fn consume_kind(o: &ConsumeOutcome) -> &'static str {
         ConsumeOutcome::Expired => "expired",
         ConsumeOutcome::NotFound => "not_found",
     }
+}
+
+/// The browser's callback for a link the `authorized` push of this very code
+/// used up a moment ago (the push takes the link before it exchanges the
+/// code): finish as that push does, never binding anything itself. Any other
+/// code of a used link stays "already used".
+async fn used_by_its_own_push(
+    app: &App,
+    id: &str,
+    auth_code: Option<&Secret>,
+) -> Result<Authorized, FinishError> {
+    let LinkState::Used(link) = state(app, id).await? else {
+        return Err(FinishError::UnknownLink);
+    };
+    let used = || FinishError::UsedLink {
+        used_by: link.used_by.clone().filter(|a| !a.is_empty()),
+        profile: None,
+    };
+    let Some(code) = auth_code else {
+        return Err(used());
+    };
+    if authorization::link_of_code(app, code).await?.as_deref() != Some(link.id.as_str()) {
+        return Err(used());
+    }
+    let exchanged = authorization::exchange_code(app, code, None).await?;
+    if link.used_by.as_deref() != Some(exchanged.appid.as_str()) {
+        return Err(used());
+    }
+    let profile = match exchanged.profile.nick_name {
+        Some(_) => exchanged.profile,
+        None => profile_now(app, &exchanged.appid, exchanged.profile).await,
+    };
+    Ok(Authorized {
+        link,
+        appid: exchanged.appid,
+        profile,
+        outcome: exchanged.outcome,
+    })
 }
 
 /// A used link's callback again: the same answer when it carries the very code

@@ -6,7 +6,9 @@ use crate::app::App;
 use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::service::authorization::{self, hash_code, ExchangeError};
-use crate::store::{ChunkRef, FinishEvent, JobState, StoreError, TicketWrite};
+use crate::store::{
+    ChunkRef, ConsumeOutcome, FinishEvent, JobState, PreAuth, StoreError, TicketWrite,
+};
 use crate::telemetry;
 use crate::wechat::{CustomMessage, MessageContent};
 use crate::xml::{Authorization, AuthorizerMessage, ComponentPush, MessageKind};
@@ -147,8 +149,12 @@ async fn on_authorization(app: &App, a: &Authorization) -> Result<(), PushError>
         );
         return Ok(());
     }
-    let tenant = match &a.pre_auth_code {
-        Some(code) => authorization::tenant_of_preauth(app, code).await?,
+    let preauth = match &a.pre_auth_code {
+        Some(code) => authorization::preauth_of(app, code).await?,
+        None => None,
+    };
+    let tenant = match preauth {
+        Some(preauth) => link_tenant(app, a, preauth).await?,
         None => None,
     };
     match authorization::exchange_pushed_code(app, appid, &a.authorization_code, tenant.as_deref())
@@ -166,6 +172,40 @@ async fn on_authorization(app: &App, a: &Authorization) -> Result<(), PushError>
         Err(e) => {
             tracing::error!(appid, errcode = exchange_errcode(&e), error = %e, "authorization push: code refused");
             Ok(())
+        }
+    }
+}
+
+/// The tenant of the link an authorization started from, if this account may
+/// take it: one link binds at most one account. The code is noted as the
+/// link's (so it completes no other link), then the link is used up by this
+/// account; a link already used by another account, or expired, binds
+/// nothing: the grant is kept, unbound (the merchant saw "already used").
+/// Pre-auth mappings outlive their link's use, so without this a second
+/// browser that approved through the same link was bound by this push.
+async fn link_tenant(
+    app: &App,
+    a: &Authorization,
+    preauth: PreAuth,
+) -> Result<Option<String>, StoreError> {
+    let appid = a.authorizer_appid.as_str();
+    authorization::note_link_of_code(app, &a.authorization_code, &preauth.link_id).await?;
+    match app
+        .store
+        .consume_link(&preauth.link_id, appid, app.now())
+        .await?
+    {
+        ConsumeOutcome::Consumed(_) => Ok(Some(preauth.tenant)),
+        ConsumeOutcome::AlreadyUsed(link) if link.used_by.as_deref() == Some(appid) => {
+            Ok(Some(preauth.tenant))
+        }
+        ConsumeOutcome::AlreadyUsed(_) => {
+            tracing::warn!(appid, link = %preauth.link_id, "authorized through a link another account used: left unbound");
+            Ok(None)
+        }
+        ConsumeOutcome::Expired | ConsumeOutcome::NotFound => {
+            tracing::warn!(appid, link = %preauth.link_id, "authorized through a link that expired: left unbound");
+            Ok(None)
         }
     }
 }

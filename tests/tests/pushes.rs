@@ -25,6 +25,7 @@ on_both_stores!(
     forged_or_malformed_pushes_are_refused_and_change_nothing,
     a_ticket_from_the_future_is_refused_and_later_tickets_still_count,
     a_push_addressed_to_another_account_is_refused_at_this_ones_url,
+    a_replayed_unauthorized_push_does_not_revoke_a_newer_authorization,
 );
 
 fn token(env: &TestEnv) -> String {
@@ -364,6 +365,55 @@ async fn a_push_addressed_to_another_account_is_refused_at_this_ones_url(backend
         events.iter().map(|e| e.msg_id).collect::<Vec<_>>(),
         vec![803]
     );
+}
+
+/// Issue #18, item 5: inside the replay window a signed `unauthorized` push
+/// can be replayed (or arrive late); it revoked an account the merchant had
+/// authorized again in between.
+async fn a_replayed_unauthorized_push_does_not_revoke_a_newer_authorization(backend: Backend) {
+    // Given an account revoked by a signed `unauthorized` push
+    let env = TestEnv::start(backend).await;
+    env.authorized(APPID).await;
+    let crypt = wxopen_tests::wechat_crypt(&env);
+    let created = env.sim.now();
+    let unauthorized = SignedPush::new(
+        &crypt,
+        &token(&env),
+        &component_head(&env),
+        &format!(
+            "<xml><AppId><![CDATA[{}]]></AppId><CreateTime>{created}</CreateTime><InfoType><![CDATA[unauthorized]]></InfoType><AuthorizerAppid><![CDATA[{APPID}]]></AuthorizerAppid></xml>",
+            env.sim.config().component.appid
+        ),
+        created,
+    );
+    let (status, _) = env
+        .post_push(
+            COMPONENT_URL,
+            &unauthorized.query,
+            unauthorized.body.clone(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let revoked = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(revoked.status, AuthorizerStatus::Revoked);
+
+    // When the merchant authorizes again a minute later, and the same push comes again
+    env.sim.advance(Duration::from_secs(60));
+    env.authorized(APPID).await;
+    let (status, body) = env
+        .post_push(COMPONENT_URL, &unauthorized.query, unauthorized.body)
+        .await;
+
+    // Then it is answered, and the newer authorization stands with its tokens
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let a = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(a.status, AuthorizerStatus::Active);
+    assert!(a.refresh_token.is_some());
+    // and a revocation made after it still revokes
+    env.sim.advance(Duration::from_secs(1));
+    env.sim.revoke(APPID).await.unwrap();
+    let a = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(a.status, AuthorizerStatus::Revoked);
 }
 
 async fn forged_or_malformed_pushes_are_refused_and_change_nothing(backend: Backend) {

@@ -127,10 +127,12 @@ pub async fn on_component_push(app: &App, push: ComponentPush) -> Result<PushRep
             on_authorization(app, &a).await?;
         }
         ComponentPush::Unauthorized {
-            authorizer_appid, ..
+            authorizer_appid,
+            create_time,
+            ..
         } => {
             telemetry::count("Pushes", &[("Type", "unauthorized")]);
-            on_unauthorized(app, &authorizer_appid).await?;
+            on_unauthorized(app, &authorizer_appid, create_time).await?;
         }
         ComponentPush::Unknown { info_type, .. } => {
             telemetry::count("Pushes", &[("Type", "other")]);
@@ -228,8 +230,22 @@ fn code_expired(a: &Authorization, now: u64) -> bool {
     i64::try_from(now).is_ok_and(|now| expires_at > 0 && now >= expires_at)
 }
 
-async fn on_unauthorized(app: &App, appid: &str) -> Result<(), StoreError> {
+/// Revokes `appid`, unless it was authorized again after WeChat created this
+/// push (`CreateTime`): a late or replayed `unauthorized` (inside the replay
+/// window the signature cannot tell) must not undo a newer authorization.
+async fn on_unauthorized(app: &App, appid: &str, create_time: i64) -> Result<(), StoreError> {
     let now = app.now();
+    if let Some(a) = app.store.get_authorizer(appid).await? {
+        if revocation_is_stale(create_time, a.authorized_at) {
+            tracing::warn!(
+                appid,
+                create_time,
+                authorized_at = a.authorized_at,
+                "unauthorized push older than the account's last authorization; ignored"
+            );
+            return Ok(());
+        }
+    }
     if !app.store.revoke_authorizer(appid, now).await? {
         tracing::info!(appid, "unauthorized push for an account we do not know");
         return Ok(());
@@ -241,6 +257,14 @@ async fn on_unauthorized(app: &App, appid: &str) -> Result<(), StoreError> {
         "authorizer revoked; tokens erased"
     );
     Ok(())
+}
+
+/// Whether an `unauthorized` push created at `create_time` predates the
+/// authorization at `authorized_at`. Within one second the two cannot be
+/// ordered; the revocation wins, as WeChat refuses the tokens of a revoked
+/// account anyway and the merchant can authorize again.
+fn revocation_is_stale(create_time: i64, authorized_at: u64) -> bool {
+    u64::try_from(create_time).map_or(true, |t| t < authorized_at)
 }
 
 /// Stops every job with queued chunks for `appid`; chunks being worked right now
@@ -462,6 +486,14 @@ async fn answer_query_auth_code(app: &App, appid: &str, openid: &str, code: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unauthorized_push_created_after_the_last_authorization_revokes() {
+        assert!(revocation_is_stale(1_000, 1_010));
+        assert!(revocation_is_stale(-1, 1_010));
+        assert!(!revocation_is_stale(1_010, 1_010));
+        assert!(!revocation_is_stale(1_011, 1_010));
+    }
 
     fn auth(create_time: i64, expired_time: i64) -> Authorization {
         Authorization {

@@ -249,6 +249,8 @@ mod flaky {
         }
     }
 
+    impl wxopen::store::PurgeStore for FailingRenewalWrites {}
+
     #[async_trait::async_trait]
     impl StateStore for FailingRenewalWrites {
         fn component_appid(&self) -> &str {

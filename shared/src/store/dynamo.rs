@@ -10,6 +10,7 @@ mod client;
 mod error;
 mod items;
 mod keys;
+mod purge;
 mod requests;
 mod table;
 

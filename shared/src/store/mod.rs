@@ -8,8 +8,10 @@
 //! and every read ignores records past their `expires_at`.
 
 mod model;
+mod purge;
 
 pub use model::*;
+pub use purge::PurgeStore;
 
 use crate::domain::StopReason;
 use crate::secret::Secret;
@@ -129,7 +131,7 @@ pub enum IdempotencyOutcome {
 /// The state operations wxopen needs. Implemented by `sqlite::SqliteStore` and
 /// `dynamo::DynamoStore`; both pass `contract`.
 #[async_trait]
-pub trait StateStore: Send + Sync + 'static {
+pub trait StateStore: PurgeStore + Send + Sync + 'static {
     /// The component appid this store is namespaced by.
     fn component_appid(&self) -> &str;
 

@@ -8,6 +8,7 @@
 //! work while the writer commits.
 
 mod cursor;
+mod purge;
 mod rows;
 mod schema;
 

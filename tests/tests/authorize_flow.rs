@@ -21,6 +21,7 @@ const SECOND: &str = "wx5add0a0000000002";
 const DESKTOP_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const WECHAT_PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN";
 const QUERY_AUTH: &str = "/cgi-bin/component/api_query_auth";
+const CREATE_PREAUTHCODE: &str = "/cgi-bin/component/api_create_preauthcode";
 
 /// Runs a scenario once per store backend, as two tests.
 macro_rules! on_both_backends {
@@ -53,6 +54,7 @@ on_both_backends!(
     a_used_code_completes_no_other_link,
     two_browsers_approving_through_one_link_bind_one_account,
     a_made_up_code_is_refused_at_once,
+    views_of_a_link_reuse_its_pre_auth_code_until_its_callback,
 );
 
 /// The flow under test: an environment with a ticket, a client without redirects, and an admin key.
@@ -137,6 +139,26 @@ impl Flow {
         let page = self.get(link_url, DESKTOP_UA).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         page.button_href()
+    }
+
+    /// The href the link's page would show when served by another instance
+    /// (another Lambda, another `serve`): its own pre_auth_code.
+    async fn open_elsewhere(&self, link_url: &str) -> String {
+        let other = wxopen::app::App {
+            preauth_codes: Default::default(),
+            ..self.env.app.clone()
+        };
+        let id = link_url.rsplit('/').next().unwrap_or_default();
+        let link = self
+            .env
+            .store()
+            .get_link(id, self.env.sim.now())
+            .await
+            .unwrap_or_else(|e| panic!("get_link: {e}"))
+            .unwrap_or_else(|| panic!("link {id} not found"));
+        wxopen::service::links::start(&other, &link, wxopen::service::links::Device::Pc)
+            .await
+            .unwrap_or_else(|e| panic!("start elsewhere: {e}"))
     }
 
     /// Approves `appid` on WeChat's page `href`; returns where WeChat sends
@@ -601,14 +623,14 @@ async fn the_user_agent_picks_the_pc_or_the_mobile_page(backend: Backend) {
         "{mobile}"
     );
     assert!(mobile.ends_with("#wechat_redirect"), "{mobile}");
-    // And both carry their own fresh pre_auth_code, the callback, auth_type and biz_appid
+    // And both carry the link's pre_auth_code (reused while valid), the callback, auth_type and biz_appid
     let params = |href: &str| -> std::collections::HashMap<String, String> {
         reqwest::Url::parse(href)
             .map(|u| u.query_pairs().into_owned().collect())
             .unwrap_or_default()
     };
     let (p, m) = (params(&pc), params(&mobile));
-    assert_ne!(p["pre_auth_code"], m["pre_auth_code"]);
+    assert_eq!(p["pre_auth_code"], m["pre_auth_code"]);
     for q in [&p, &m] {
         assert_eq!(q["redirect_uri"], format!("{link}/callback"));
         assert_eq!(q["auth_type"], "1");
@@ -773,11 +795,13 @@ async fn a_used_code_completes_no_other_link(backend: Backend) {
 /// Issue #18, item 4: two browsers opened one link and both approved; the
 /// second saw "already used", but its `authorized` push bound its account.
 async fn two_browsers_approving_through_one_link_bind_one_account(backend: Backend) {
-    // Given one link opened in two browsers
+    // Given one link opened in two browsers, served by two instances (one
+    // instance hands both views the same pre_auth_code, which WeChat accepts once)
     let flow = Flow::start(backend).await;
     let link = flow.link(json!({"tenant": TENANT})).await;
     let first_page = flow.open(&link).await;
-    let second_page = flow.open(&link).await;
+    let second_page = flow.open_elsewhere(&link).await;
+    assert_ne!(first_page, second_page);
     // When the first approves one account and finishes, then the second approves another
     let first = flow.approve_at(&first_page, COFFEE).await;
     assert_eq!(flow.get(&first, DESKTOP_UA).await.status, StatusCode::OK);
@@ -848,4 +872,39 @@ async fn a_made_up_code_is_refused_at_once(backend: Backend) {
         "a made-up code took {took:?}"
     );
     assert!(!flow.link_is_used(&link).await);
+}
+
+/// Issue #18, item 7: each view of a link's page called
+/// api_create_preauthcode and stored a row, unthrottled.
+async fn views_of_a_link_reuse_its_pre_auth_code_until_its_callback(backend: Backend) {
+    // Given a link viewed three times
+    let flow = Flow::start(backend).await;
+    let link = flow.link(json!({"tenant": TENANT})).await;
+    let before = flow.env.sim.calls_to(CREATE_PREAUTHCODE).len();
+    let views = [
+        flow.open(&link).await,
+        flow.open(&link).await,
+        flow.open(&link).await,
+    ];
+    // Then WeChat was asked for one pre_auth_code, and every view carries it
+    assert_eq!(flow.env.sim.calls_to(CREATE_PREAUTHCODE).len() - before, 1);
+    assert!(views.iter().all(|v| *v == views[0]), "{views:?}");
+    // and once its callback was reached (here without a code), the next view
+    // gets a new one, which WeChat takes
+    let failed = flow
+        .get(&format!("{link}/callback?expires_in=3600"), DESKTOP_UA)
+        .await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST, "{}", failed.body);
+    let fresh = flow.open(&link).await;
+    assert_ne!(fresh, views[0]);
+    assert_eq!(flow.env.sim.calls_to(CREATE_PREAUTHCODE).len() - before, 2);
+    let back = flow.approve_at(&fresh, COFFEE).await;
+    assert_eq!(flow.get(&back, DESKTOP_UA).await.status, StatusCode::OK);
+    // and when the code is older than its reuse margin, a view gets a new one
+    let other = flow.link(json!({"tenant": TENANT})).await;
+    let first = flow.open(&other).await;
+    flow.env.sim.advance(Duration::from_secs(
+        600 - wxopen::service::preauth_cache::MIN_LEFT_SECS + 1,
+    ));
+    assert_ne!(flow.open(&other).await, first);
 }

@@ -208,6 +208,10 @@ pub enum StartError {
 /// A fresh pre_auth_code for `link` (remembered with the link's tenant, so the
 /// `authorized` push binds the same tenant) and WeChat's page URL carrying it.
 pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, StartError> {
+    let now = app.now();
+    if let Some(code) = app.preauth_codes.get(&link.id, now) {
+        return Ok(wechat_page_url(&app.config, device, &code, link));
+    }
     let cappid = app.config.component_appid.as_str();
     let code = app
         .tokens
@@ -215,7 +219,6 @@ pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, Sta
             |token| async move { app.wechat.create_preauthcode(&token, cappid).await },
         )
         .await?;
-    let now = app.now();
     let mapping = PreAuth {
         code_hash: authorization::hash_code(code.pre_auth_code.expose()),
         link_id: link.id.clone(),
@@ -225,6 +228,12 @@ pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, Sta
             .saturating_add(PREAUTH_MAPPING_SLACK_SECS),
     };
     app.store.put_preauth(&mapping).await?;
+    app.preauth_codes.put(
+        &link.id,
+        code.pre_auth_code.clone(),
+        now.saturating_add(code.expires_in),
+        now,
+    );
     Ok(wechat_page_url(
         &app.config,
         device,
@@ -316,6 +325,8 @@ pub async fn finish(
     id: &str,
     auth_code: Option<&Secret>,
 ) -> Result<Authorized, FinishError> {
+    // WeChat uses a pre_auth_code up on approval: the next view gets a new one.
+    app.preauth_codes.forget(id);
     let link = match state(app, id).await? {
         LinkState::Unknown => return Err(FinishError::UnknownLink),
         LinkState::Expired => return Err(FinishError::ExpiredLink),
@@ -440,9 +451,28 @@ async fn used_by_its_own_push(
     if authorization::link_of_code(app, code).await?.as_deref() != Some(link.id.as_str()) {
         return Err(used());
     }
+    // Unbound first: the tenant is bound only once the account is known to be
+    // the one the link went to (the push binds it too; either may be first).
     let exchanged = authorization::exchange_code(app, code, None).await?;
     if link.used_by.as_deref() != Some(exchanged.appid.as_str()) {
         return Err(used());
+    }
+    if !app
+        .store
+        .bind_tenant(&exchanged.appid, &link.tenant, app.now())
+        .await?
+    {
+        let existing_tenant = app
+            .store
+            .get_authorizer(&exchanged.appid)
+            .await?
+            .and_then(|a| a.tenant)
+            .unwrap_or_default();
+        return Err(ExchangeError::TenantConflict {
+            appid: exchanged.appid,
+            existing_tenant,
+        }
+        .into());
     }
     let profile = match exchanged.profile.nick_name {
         Some(_) => exchanged.profile,

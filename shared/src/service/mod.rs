@@ -8,6 +8,7 @@ pub mod keys;
 pub mod links;
 pub mod mass;
 pub mod media;
+pub mod preauth_cache;
 pub mod push;
 pub mod refresh;
 pub mod send;

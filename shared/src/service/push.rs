@@ -191,6 +191,8 @@ async fn link_tenant(
     preauth: PreAuth,
 ) -> Result<Option<String>, StoreError> {
     let appid = a.authorizer_appid.as_str();
+    // WeChat used this link's pre_auth_code up: its next view needs a new one.
+    app.preauth_codes.forget(&preauth.link_id);
     authorization::note_link_of_code(app, &a.authorization_code, &preauth.link_id).await?;
     match app
         .store

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use store_contract::{Store, COMPONENT_APPID, NOW};
 use wxopen::store::sqlite::SqliteStore;
-use wxopen::store::{AuthorizationGrant, StateStore, StoreError};
+use wxopen::store::{AuthorizationGrant, AuthorizerStore, StoreError};
 
 /// A fresh directory under cargo's scratch space for integration tests
 /// (`target/tmp`), kept after the test so a failure can be inspected.
@@ -62,7 +62,7 @@ async fn two_component_appids_on_one_file_see_nothing_of_each_other() {
     let path = scratch_dir().join("shared.db");
     let a = file_store(&path, COMPONENT_APPID);
     let b = file_store(&path, "wxcomponent0002");
-    store_contract::namespaces_do_not_see_each_other(a, b).await;
+    store_contract::namespacing::namespaces_do_not_see_each_other(a, b).await;
 }
 
 #[tokio::test]
@@ -87,7 +87,7 @@ async fn reopening_keeps_records_and_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[test]
@@ -279,6 +279,7 @@ async fn purge_deletes_expired_rows_of_every_kind_and_nothing_else() {
             payload: "{}".into(),
             total: 4,
             chunk_count: 2,
+            chunks_done: 2,
             state: JobState::Done,
             stop_reason: None,
             created_at: NOW - 7200,

@@ -8,7 +8,8 @@ use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Ordered migrations; append only, never edit a released one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ticket (
     cappid      TEXT    NOT NULL PRIMARY KEY,
     value       TEXT    NOT NULL,
@@ -148,7 +149,17 @@ CREATE TABLE seen_push (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (cappid, key)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Jobs count their chunks finished done (so completing a job reads no
+    // chunk); jobs already in the file are counted from their chunks.
+    r#"
+ALTER TABLE job ADD COLUMN chunks_done INTEGER NOT NULL DEFAULT 0;
+UPDATE job SET chunks_done = (
+    SELECT count(*) FROM chunk
+    WHERE chunk.cappid = job.cappid AND chunk.job_id = job.id AND chunk.state = 'done'
+);
+"#,
+];
 
 /// Brings the database to the newest schema; refuses one newer than this build.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -272,9 +272,9 @@ async fn wrong_content_types_and_oversized_bodies_are_refused(backend: Backend) 
         "{}",
         r.body
     );
-    // When the body is over 2 MiB, then 413
+    // When the body is over the template route's 4 MiB, then 413
     let mut big = b"{\"touser\": \"".to_vec();
-    big.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+    big.extend(std::iter::repeat_n(b'a', 4 * 1024 * 1024));
     big.extend(b"\"}");
     let r = api.post_raw(&path, &api.key, "application/json", big).await;
     assert_eq!(

@@ -2,3 +2,4 @@
 //! input path (see `shared/tests/crypto_envelope_path.rs`).
 
 pub mod envelope;
+pub mod http;

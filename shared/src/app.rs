@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MsgCrypt;
+use crate::service::preauth_cache::PreauthCodes;
 use crate::store::StateStore;
 use crate::tokens::TokenManager;
 use crate::wechat::{WechatClient, WechatConfig};
@@ -17,6 +18,8 @@ pub struct App {
     pub crypto: Arc<MsgCrypt>,
     pub tokens: TokenManager,
     pub clock: Arc<dyn Clock>,
+    /// The pre_auth_codes this process handed out, by link (reused while valid).
+    pub preauth_codes: Arc<PreauthCodes>,
 }
 
 /// The app could not be built from its configuration.
@@ -59,6 +62,7 @@ impl App {
             crypto: Arc::new(crypto),
             tokens,
             clock,
+            preauth_codes: Arc::default(),
         })
     }
 

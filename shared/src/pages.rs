@@ -3,7 +3,11 @@
 //! is escaped), Chinese first and English second, readable on a phone, with
 //! inline CSS only: no script, font or image of our own is fetched.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use maud::{html, Markup, DOCTYPE};
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
 
 /// A sentence in both languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,17 @@ p.zh+p.en{margin-top:-.5rem}\
 .note{font-size:.85rem}\
 .mark{font-size:2.5rem;line-height:1;margin:0 0 .75rem}\
 .ok{color:#07c160}.bad{color:#f54a45}";
+
+/// The `Content-Security-Policy` of every page: nothing runs, nothing is
+/// framed or submitted, and the only style is [`STYLE`], allowed by its hash
+/// (a style attribute or a second `<style>` would be refused by the browser).
+pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
+    let style_hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{style_hash}'; img-src https: http:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+});
 
 fn layout(title: Bilingual, body: Markup) -> String {
     html! {
@@ -360,6 +375,54 @@ mod tests {
         assert!(!script.contains("<img") && !script.contains("javascript:"));
         assert!(script.contains("<span class=\"initial\" aria-hidden=\"true\">w</span>"));
         assert!(!with("data:image/png;base64,AAAA").contains("<img"));
+    }
+
+    /// Every page's one `<style>` is the one the policy allows by hash: a
+    /// change to [`STYLE`] that left the hash behind would leave the pages
+    /// unstyled in every browser, and a second style or a script would be
+    /// refused.
+    #[test]
+    fn every_page_has_only_the_style_its_content_security_policy_allows() {
+        let account = AccountView {
+            appid: "wx1",
+            name: Some("n"),
+            avatar: Some("https://wx.qlogo.cn/x/0"),
+        };
+        let pages = [
+            start_page(&StartPage {
+                wechat_url: "https://mp.weixin.qq.com/cgi-bin/componentloginpage?a=1",
+                qr_code: true,
+                open_in_wechat_hint: true,
+            }),
+            result_page(&account),
+            problem_page(&problems::unknown_link()),
+            problem_page(&problems::used_link(Some(account))),
+            problem_page(&problems::tenant_conflict(account)),
+        ];
+        let policy = CONTENT_SECURITY_POLICY.as_str();
+        for directive in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(policy.contains(directive), "{policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{policy}");
+        for page in pages {
+            let (_, rest) = page.split_once("<style>").unwrap_or_default();
+            let (style, after) = rest.split_once("</style>").unwrap_or_default();
+            let hash = STANDARD.encode(Sha256::digest(style.as_bytes()));
+            assert!(
+                policy.contains(&format!("style-src 'sha256-{hash}'")),
+                "{page}"
+            );
+            assert!(
+                !after.contains("<style") && !page.contains("style=\""),
+                "{page}"
+            );
+            assert!(!page.contains("<script"), "{page}");
+        }
     }
 
     #[test]

@@ -212,3 +212,130 @@ async fn two_stores_on_one_file_race_for_a_lease_and_one_wins() {
     assert!(owners[0].is_some());
     assert_eq!(owners[0], owners[1]);
 }
+
+/// SQLite has no TTL: `purge_expired` (run by the refresh sweep) deletes
+/// every expiring record at or past its expiry, of this component only, and
+/// nothing else (issue #18, item 8).
+#[tokio::test]
+async fn purge_deletes_expired_rows_of_every_kind_and_nothing_else() {
+    use std::collections::BTreeMap;
+    use wxopen::store::{
+        Chunk, ChunkState, FinishEvent, IdempotencyRecord, Job, JobState, Link, PreAuth,
+    };
+
+    let path = scratch_dir().join("state.db");
+    let store = file_store(&path, COMPONENT_APPID);
+    let neighbour = file_store(&path, "wxcomponent0002");
+    let (gone, live) = (NOW - 1, NOW + 3600);
+    store.put_grant(&grant("wxa1")).await.unwrap();
+    for (suffix, expires_at) in [("gone", gone), ("live", live)] {
+        let link = Link {
+            id: format!("link-{suffix}"),
+            tenant: "tenant-a".into(),
+            auth_type: 3,
+            biz_appid: None,
+            return_url: None,
+            created_at: NOW - 7200,
+            expires_at,
+            used: false,
+            used_by: None,
+        };
+        store.create_link(&link).await.unwrap();
+        let preauth = PreAuth {
+            code_hash: format!("preauth-{suffix}"),
+            link_id: link.id.clone(),
+            tenant: "tenant-a".into(),
+            expires_at,
+        };
+        store.put_preauth(&preauth).await.unwrap();
+        let idem = IdempotencyRecord {
+            key_hash: format!("idem-{suffix}"),
+            request_hash: "r".into(),
+            response: None,
+            expires_at,
+        };
+        store.insert_idempotency(&idem, NOW - 7200).await.unwrap();
+        let event = FinishEvent {
+            appid: "wxa1".into(),
+            msg_id: if suffix == "gone" { 1 } else { 2 },
+            kind: "mass".into(),
+            status: "send success".into(),
+            openid: None,
+            counts: BTreeMap::new(),
+            create_time: 1_699_999_000,
+            expires_at,
+        };
+        store.put_finish_event(&event).await.unwrap();
+        store
+            .mark_push_seen(&format!("push-{suffix}"), NOW - 7200, expires_at)
+            .await
+            .unwrap();
+        let job_id = format!("job-{suffix}");
+        let job = Job {
+            id: job_id.clone(),
+            appid: "wxa1".into(),
+            tenant: "tenant-a".into(),
+            kind: "template".into(),
+            payload: "{}".into(),
+            total: 4,
+            chunk_count: 2,
+            chunks_done: 2,
+            state: JobState::Done,
+            stop_reason: None,
+            created_at: NOW - 7200,
+            expires_at,
+        };
+        let chunks: Vec<Chunk> = (0..2)
+            .map(|index| Chunk {
+                job_id: job_id.clone(),
+                index,
+                appid: "wxa1".into(),
+                recipients: vec!["o1".into(), "o2".into()],
+                results: Vec::new(),
+                state: ChunkState::Done,
+                lease_owner: None,
+                lease_until: 0,
+                attempts: 1,
+                expires_at,
+            })
+            .collect();
+        store.create_job(&job, &chunks).await.unwrap();
+    }
+    neighbour
+        .mark_push_seen("push-neighbour", NOW - 7200, gone)
+        .await
+        .unwrap();
+
+    // When the expired ones are purged
+    let deleted = store.purge_expired(NOW).await.unwrap();
+
+    // Then exactly one of each kind went (two chunks), the live ones, the
+    // authorizer and the other component's records stay
+    assert_eq!(deleted, 8);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    for table in ["link", "preauth", "idempotency", "finish_event", "job"] {
+        assert_eq!(
+            count(&format!("SELECT count(*) FROM {table}")),
+            1,
+            "{table}"
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM {table} WHERE expires_at < {NOW}"
+            )),
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(count("SELECT count(*) FROM chunk"), 2);
+    assert_eq!(count("SELECT count(*) FROM seen_push"), 2);
+    assert_eq!(
+        count("SELECT count(*) FROM seen_push WHERE cappid = 'wxcomponent0002'"),
+        1
+    );
+    assert_eq!(count("SELECT count(*) FROM authorizer"), 1);
+    assert!(store.get_link("link-live", NOW).await.unwrap().is_some());
+    // and a second purge finds nothing more
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+}

@@ -15,9 +15,12 @@ on_both_stores!(
     an_unknown_or_malformed_key_is_401,
     a_revoked_key_is_401,
     a_key_without_the_scope_is_403,
-    a_key_for_another_tenant_is_403,
     the_official_account_routes_refuse_another_tenant,
+    another_tenants_records_are_404_as_if_unknown,
     an_unbound_authorizer_is_only_for_keys_of_every_tenant,
+    another_tenants_job_is_404_as_if_unknown,
+    a_token_read_key_reads_no_authorizer_but_its_token,
+    a_cursor_made_up_or_of_another_listing_is_400,
     an_unknown_authorizer_is_404,
     the_access_token_is_given_only_with_token_read,
     wrong_content_types_and_oversized_bodies_are_refused,
@@ -119,34 +122,63 @@ async fn a_key_without_the_scope_is_403(backend: Backend) {
     assert!(api.env.sim.template_sends(APPID).is_empty());
 }
 
-async fn a_key_for_another_tenant_is_403(backend: Backend) {
-    // Given a key of another tenant
+/// Another tenant's key learns nothing of an account it may not see: the
+/// answer for acme's appid is the answer for an appid that does not exist
+/// (issue #18, item 13). Naming acme itself (`?tenant=`) stays a 403: that
+/// answer depends on nothing stored.
+async fn another_tenants_records_are_404_as_if_unknown(backend: Backend) {
+    // Given a key of another tenant, and an appid nobody authorized
     let api = Api::start(backend).await;
     let key = api.new_key(tenant("globex"), &["send", "token:read"]).await;
+    const NOBODY: &str = "wx0000000000000000";
 
-    // When it acts on acme's authorizer in any way
-    let send = api
-        .post(
-            &template_path(APPID),
-            &key,
-            &template_body(&[sandbox_openid(1, 1)]),
-            None,
-        )
-        .await;
-    let read = api
-        .get(&format!("/v1/authorizers/{APPID}"), Some(&key))
-        .await;
-    let token = api
-        .get(&format!("/v1/authorizers/{APPID}/access-token"), Some(&key))
-        .await;
+    // When it acts on acme's authorizer, and on the unknown one, in every way
+    let answers = |appid: &'static str| {
+        let (api, key) = (&api, key.clone());
+        async move {
+            let send = api
+                .post(
+                    &template_path(appid),
+                    &key,
+                    &template_body(&[sandbox_openid(1, 1)]),
+                    None,
+                )
+                .await;
+            let read = api
+                .get(&format!("/v1/authorizers/{appid}"), Some(&key))
+                .await;
+            let token = api
+                .get(&format!("/v1/authorizers/{appid}/access-token"), Some(&key))
+                .await;
+            [send, read, token]
+        }
+    };
+    let acme = answers(APPID).await;
+    let unknown = answers(NOBODY).await;
     let list = api
         .get(&format!("/v1/authorizers?tenant={TENANT}"), Some(&key))
         .await;
 
-    // Then every answer is 403
-    for r in [&send, &read, &token, &list] {
-        assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
+    // Then acme's account is 404 exactly as the unknown one, the appid aside
+    for (mine, none) in acme.iter().zip(&unknown) {
+        assert_eq!(
+            (mine.status, mine.code()),
+            (404, "not_found"),
+            "{}",
+            mine.body
+        );
+        assert_eq!(
+            mine.body.to_string().replace(APPID, "APPID"),
+            none.body.to_string().replace(NOBODY, "APPID"),
+        );
     }
+    // and naming acme is refused as before, and nothing was sent
+    assert_eq!(
+        (list.status, list.code()),
+        (403, "forbidden"),
+        "{}",
+        list.body
+    );
     assert!(api.env.sim.template_sends(APPID).is_empty());
 }
 
@@ -246,10 +278,10 @@ async fn the_official_account_routes_refuse_another_tenant(backend: Backend) {
                     .await
             }
         };
-        // Then each is 403 and WeChat hears nothing
+        // Then each is 404, as for an unknown account, and WeChat hears nothing
         assert_eq!(
             (r.status, r.code()),
-            (403, "forbidden"),
+            (404, "not_found"),
             "{method} {path}: {}",
             r.body
         );
@@ -271,8 +303,13 @@ async fn an_unbound_authorizer_is_only_for_keys_of_every_tenant(backend: Backend
         .get(&format!("/v1/authorizers/{OTHER_APPID}"), Some(&everyone))
         .await;
 
-    // Then only the all-tenants key may
-    assert_eq!(tenant_key.status, 403, "{}", tenant_key.body);
+    // Then only the all-tenants key may: to the tenant's key it does not exist
+    assert_eq!(
+        (tenant_key.status, tenant_key.code()),
+        (404, "not_found"),
+        "{}",
+        tenant_key.body
+    );
     assert_eq!(all_key.status, 200, "{}", all_key.body);
     assert_eq!(all_key.body["tenant"], serde_json::Value::Null);
 }
@@ -443,6 +480,111 @@ async fn authorizers_are_listed_for_the_keys_tenant_without_tokens(backend: Back
     assert_eq!(list[0]["status"], "active");
     assert!(list[0]["token_expires_at"].as_u64().is_some());
     assert!(!r.body.to_string().contains("access_token"));
+}
+
+async fn another_tenants_job_is_404_as_if_unknown(backend: Backend) {
+    // Given a job of acme (more recipients than are sent inline)
+    let api = Api::start_with(options(backend, 30, &[])).await;
+    let r = api.send_template(&extra_followers(30), None).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let job_id = r.body["job_id"].as_str().unwrap().to_owned();
+    let globex = api.new_key(tenant("globex"), &["send"]).await;
+
+    // When globex's key reads it, and a job that does not exist
+    let theirs = api.get(&format!("/v1/jobs/{job_id}"), Some(&globex)).await;
+    let none = api
+        .get("/v1/jobs/job_0000000000000000", Some(&globex))
+        .await;
+
+    // Then both are the same 404, while acme's key reads its job
+    assert_eq!(
+        (theirs.status, theirs.code()),
+        (404, "not_found"),
+        "{}",
+        theirs.body
+    );
+    assert_eq!(
+        theirs.body.to_string().replace(&job_id, "JOB"),
+        none.body.to_string().replace("job_0000000000000000", "JOB"),
+    );
+    assert_eq!(
+        api.get(&format!("/v1/jobs/{job_id}"), Some(&api.key))
+            .await
+            .status,
+        200
+    );
+}
+
+/// The README gives reading authorizers to `send`; a `token:read` key reads
+/// its tenant's tokens and nothing else (issue #18, item 9).
+async fn a_token_read_key_reads_no_authorizer_but_its_token(backend: Backend) {
+    let api = Api::start(backend).await;
+    let reader = api.new_key(tenant(TENANT), &["token:read"]).await;
+    for path in [
+        "/v1/authorizers".to_owned(),
+        format!("/v1/authorizers/{APPID}"),
+    ] {
+        let r = api.get(&path, Some(&reader)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "insufficient_scope"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(!r.body.to_string().contains(APPID), "{}", r.body);
+    }
+    let token = api
+        .get(
+            &format!("/v1/authorizers/{APPID}/access-token"),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(token.status, 200, "{}", token.body);
+}
+
+/// Both stores refuse a cursor they did not hand out for this listing
+/// (issue #18, item 9: SQLite once took any string as an appid position).
+async fn a_cursor_made_up_or_of_another_listing_is_400(backend: Backend) {
+    // Given two authorizers, acme's and an unbound one, and a key for every tenant
+    let api = Api::start(backend).await;
+    api.env.authorized(OTHER_APPID).await;
+    let everyone = api.new_key(TenantScope::All, &["send"]).await;
+    let first = api.get("/v1/authorizers?limit=1", Some(&everyone)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let all_cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+
+    // When acme's listing is asked to continue the all-tenants listing, or from made-up cursors
+    let mut answers = vec![
+        api.get(
+            &format!("/v1/authorizers?cursor={all_cursor}"),
+            Some(&api.key),
+        )
+        .await,
+    ];
+    for cursor in ["not-a-cursor", APPID, "%00", "e30"] {
+        answers.push(
+            api.get(&format!("/v1/authorizers?cursor={cursor}"), Some(&everyone))
+                .await,
+        );
+    }
+
+    // Then each is 400 invalid_cursor
+    for r in &answers {
+        assert_eq!((r.status, r.code()), (400, "invalid_cursor"), "{}", r.body);
+    }
+    // and the cursor continues its own listing to the second authorizer
+    let second = api
+        .get(
+            &format!("/v1/authorizers?limit=1&cursor={all_cursor}"),
+            Some(&everyone),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let appids = [&first, &second].map(|r| r.body["authorizers"][0]["appid"].clone());
+    assert_eq!(
+        appids,
+        [serde_json::json!(APPID), serde_json::json!(OTHER_APPID)]
+    );
 }
 
 /// Found by schemathesis: `limit=9223372036854775808` was clamped and answered

@@ -16,9 +16,12 @@ const OTHER_TENANT: &str = "globex";
 /// The first sandbox account, "Sandbox Coffee".
 const COFFEE: &str = "wx5add0a0000000001";
 const COFFEE_NAME: &str = "Sandbox Coffee";
+/// The second sandbox account.
+const SECOND: &str = "wx5add0a0000000002";
 const DESKTOP_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const WECHAT_PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN";
 const QUERY_AUTH: &str = "/cgi-bin/component/api_query_auth";
+const CREATE_PREAUTHCODE: &str = "/cgi-bin/component/api_create_preauthcode";
 
 /// Runs a scenario once per store backend, as two tests.
 macro_rules! on_both_backends {
@@ -46,6 +49,12 @@ on_both_backends!(
     push_first_then_browser_callback_gives_the_same_result,
     the_user_agent_picks_the_pc_or_the_mobile_page,
     creating_a_link_needs_an_admin_key_for_the_tenant,
+    every_page_refuses_to_be_framed,
+    a_code_completes_only_its_own_link,
+    a_used_code_completes_no_other_link,
+    two_browsers_approving_through_one_link_bind_one_account,
+    a_made_up_code_is_refused_at_once,
+    views_of_a_link_reuse_its_pre_auth_code_until_its_callback,
 );
 
 /// The flow under test: an environment with a ticket, a client without redirects, and an admin key.
@@ -120,9 +129,42 @@ impl Flow {
     /// Opens the link, follows the button to the simulator's page, approves
     /// `appid` there, and returns where WeChat sends the browser back.
     async fn approve(&self, link_url: &str, appid: &str) -> String {
+        let href = self.open(link_url).await;
+        self.approve_at(&href, appid).await
+    }
+
+    /// Opens the link's page, as one browser does; returns its button's href
+    /// (WeChat's page with a pre_auth_code for this view).
+    async fn open(&self, link_url: &str) -> String {
         let page = self.get(link_url, DESKTOP_UA).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        let href = page.button_href();
+        page.button_href()
+    }
+
+    /// The href the link's page would show when served by another instance
+    /// (another Lambda, another `serve`): its own pre_auth_code.
+    async fn open_elsewhere(&self, link_url: &str) -> String {
+        let other = wxopen::app::App {
+            preauth_codes: Default::default(),
+            ..self.env.app.clone()
+        };
+        let id = link_url.rsplit('/').next().unwrap_or_default();
+        let link = self
+            .env
+            .store()
+            .get_link(id, self.env.sim.now())
+            .await
+            .unwrap_or_else(|e| panic!("get_link: {e}"))
+            .unwrap_or_else(|| panic!("link {id} not found"));
+        wxopen::service::links::start(&other, &link, wxopen::service::links::Device::Pc)
+            .await
+            .unwrap_or_else(|e| panic!("start elsewhere: {e}"))
+    }
+
+    /// Approves `appid` on WeChat's page `href`; returns where WeChat sends
+    /// the browser back.
+    async fn approve_at(&self, href: &str, appid: &str) -> String {
+        let href = href.to_owned();
         let wechat_page = self.get(&href, DESKTOP_UA).await;
         assert_eq!(wechat_page.status, StatusCode::OK, "{}", wechat_page.body);
         assert!(
@@ -188,6 +230,7 @@ struct Page {
     status: StatusCode,
     content_type: String,
     location: Option<String>,
+    headers: reqwest::header::HeaderMap,
     body: String,
 }
 
@@ -202,11 +245,13 @@ impl Page {
         };
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
         let location = header(reqwest::header::LOCATION);
+        let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
         Page {
             status,
             content_type,
             location,
+            headers,
             body,
         }
     }
@@ -227,6 +272,22 @@ impl Page {
             .replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&amp;", "&")
+    }
+
+    /// Whether a browser would refuse to show this page in a frame and run
+    /// nothing on it (the modern header, and the old one for old browsers).
+    fn refuses_framing_and_scripts(&self) -> bool {
+        let header = |name: &str| {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        let csp = header("content-security-policy");
+        header("x-frame-options") == "DENY"
+            && csp.contains("frame-ancestors 'none'")
+            && csp.contains("default-src 'none'")
+            && !csp.contains("script-src")
     }
 
     fn is_html(&self) -> bool {
@@ -562,14 +623,14 @@ async fn the_user_agent_picks_the_pc_or_the_mobile_page(backend: Backend) {
         "{mobile}"
     );
     assert!(mobile.ends_with("#wechat_redirect"), "{mobile}");
-    // And both carry their own fresh pre_auth_code, the callback, auth_type and biz_appid
+    // And both carry the link's pre_auth_code (reused while valid), the callback, auth_type and biz_appid
     let params = |href: &str| -> std::collections::HashMap<String, String> {
         reqwest::Url::parse(href)
             .map(|u| u.query_pairs().into_owned().collect())
             .unwrap_or_default()
     };
     let (p, m) = (params(&pc), params(&mobile));
-    assert_ne!(p["pre_auth_code"], m["pre_auth_code"]);
+    assert_eq!(p["pre_auth_code"], m["pre_auth_code"]);
     for q in [&p, &m] {
         assert_eq!(q["redirect_uri"], format!("{link}/callback"));
         assert_eq!(q["auth_type"], "1");
@@ -638,4 +699,212 @@ async fn creating_a_link_needs_an_admin_key_for_the_tenant(backend: Backend) {
             "{bad}: {json}"
         );
     }
+}
+
+async fn every_page_refuses_to_be_framed(backend: Backend) {
+    // Given a link, and the pages of its whole life: the start page, the
+    // result page, and error pages
+    let flow = Flow::start(backend).await;
+    let link = flow.link(json!({"tenant": TENANT})).await;
+    let start = flow.get(&link, DESKTOP_UA).await;
+    let back = flow.approve(&link, COFFEE).await;
+    let result = flow.get(&back, DESKTOP_UA).await;
+    let used = flow.get(&link, DESKTOP_UA).await;
+    let unknown = flow
+        .get(&flow.env.at("/authorize/no-such-link"), DESKTOP_UA)
+        .await;
+    // Then each is served with a policy that forbids framing it and running script
+    for (name, page, status) in [
+        ("start", &start, StatusCode::OK),
+        ("result", &result, StatusCode::OK),
+        ("used link", &used, StatusCode::GONE),
+        ("unknown link", &unknown, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(page.status, status, "{name}: {}", page.body);
+        assert!(page.is_html(), "{name}");
+        assert!(
+            page.refuses_framing_and_scripts(),
+            "{name} can be framed: {:?}",
+            page.headers
+        );
+    }
+}
+
+/// The `auth_code` of a callback URL.
+fn auth_code_of(callback: &str) -> String {
+    let url = reqwest::Url::parse(callback).unwrap_or_else(|e| panic!("{callback}: {e}"));
+    url.query_pairs()
+        .find(|(k, _)| k == "auth_code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no auth_code in {callback}"))
+}
+
+/// Issue #18, item 3: a code issued through link A completed link B, binding
+/// the account to B's tenant and using B up.
+async fn a_code_completes_only_its_own_link(backend: Backend) {
+    // Given an approval through acme's link A, whose push WeChat delivered
+    let flow = Flow::start(backend).await;
+    let a = flow.link(json!({"tenant": TENANT})).await;
+    let b = flow.link(json!({"tenant": OTHER_TENANT})).await;
+    let back = flow.approve(&a, COFFEE).await;
+    eventually(
+        "the authorized push was handled",
+        Duration::from_secs(10),
+        || async { (flow.authorizer(COFFEE).await.0 == StatusCode::OK).then_some(()) },
+    )
+    .await;
+    // When its code is presented at globex's link B
+    let code = auth_code_of(&back);
+    let at_b = flow
+        .get(
+            &format!("{b}/callback?auth_code={code}&expires_in=3600"),
+            DESKTOP_UA,
+        )
+        .await;
+    // Then B refuses it and stays usable, and A finishes as usual
+    assert_eq!(at_b.status, StatusCode::BAD_REQUEST, "{}", at_b.body);
+    assert!(!flow.link_is_used(&b).await);
+    let at_a = flow.get(&back, DESKTOP_UA).await;
+    assert_eq!(at_a.status, StatusCode::OK, "{}", at_a.body);
+    assert_eq!(flow.authorizer(COFFEE).await.1["tenant"], TENANT);
+}
+
+/// Issue #18, item 3: a code already used (here by link A's callback, the
+/// push withheld) completed a fresh link B.
+async fn a_used_code_completes_no_other_link(backend: Backend) {
+    // Given an authorization finished through link A by the browser alone
+    let flow = Flow::start(backend).await;
+    flow.withhold_pushes();
+    let a = flow.link(json!({"tenant": TENANT})).await;
+    let back = flow.approve(&a, COFFEE).await;
+    assert_eq!(flow.get(&back, DESKTOP_UA).await.status, StatusCode::OK);
+    // When the used code is presented at a fresh link B of the same tenant
+    let b = flow.link(json!({"tenant": TENANT})).await;
+    let code = auth_code_of(&back);
+    let at_b = flow
+        .get(
+            &format!("{b}/callback?auth_code={code}&expires_in=3600"),
+            DESKTOP_UA,
+        )
+        .await;
+    // Then it is refused and B is not used up
+    assert_eq!(at_b.status, StatusCode::BAD_REQUEST, "{}", at_b.body);
+    assert!(!flow.link_is_used(&b).await);
+}
+
+/// Issue #18, item 4: two browsers opened one link and both approved; the
+/// second saw "already used", but its `authorized` push bound its account.
+async fn two_browsers_approving_through_one_link_bind_one_account(backend: Backend) {
+    // Given one link opened in two browsers, served by two instances (one
+    // instance hands both views the same pre_auth_code, which WeChat accepts once)
+    let flow = Flow::start(backend).await;
+    let link = flow.link(json!({"tenant": TENANT})).await;
+    let first_page = flow.open(&link).await;
+    let second_page = flow.open_elsewhere(&link).await;
+    assert_ne!(first_page, second_page);
+    // When the first approves one account and finishes, then the second approves another
+    let first = flow.approve_at(&first_page, COFFEE).await;
+    assert_eq!(flow.get(&first, DESKTOP_UA).await.status, StatusCode::OK);
+    let second = flow.approve_at(&second_page, SECOND).await;
+    let second_result = flow.get(&second, DESKTOP_UA).await;
+    // Then the second is told the link is used, and once its push is handled
+    // its account is kept but bound to no tenant
+    assert_eq!(
+        second_result.status,
+        StatusCode::GONE,
+        "{}",
+        second_result.body
+    );
+    let everyone = wxopen::service::keys::create_key(
+        &flow.env.app,
+        TenantScope::All,
+        vec!["send".into()],
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create_key: {e}"))
+    .0;
+    let url = flow.env.at(&format!("/v1/authorizers/{SECOND}"));
+    let second_account: Value = eventually(
+        "the second account's push was handled",
+        Duration::from_secs(10),
+        || {
+            let req = flow.env.http.get(&url).bearer_auth(&everyone);
+            async move {
+                let resp = req.send().await.ok()?;
+                resp.status().is_success().then_some(())?;
+                resp.json().await.ok()
+            }
+        },
+    )
+    .await;
+    assert_eq!(second_account["tenant"], Value::Null, "{second_account}");
+    assert_eq!(flow.authorizer(COFFEE).await.1["tenant"], TENANT);
+    let used_by = {
+        let id = link.rsplit('/').next().unwrap_or_default();
+        flow.env
+            .store()
+            .get_link(id, flow.env.sim.now())
+            .await
+            .unwrap()
+            .unwrap()
+            .used_by
+    };
+    assert_eq!(used_by.as_deref(), Some(COFFEE));
+}
+
+/// Issue #18, item 7: a made-up `auth_code` held its request about 3 s
+/// while the callback polled the store for another path's exchange.
+async fn a_made_up_code_is_refused_at_once(backend: Backend) {
+    let flow = Flow::start(backend).await;
+    let link = flow.link(json!({"tenant": TENANT})).await;
+    let started = std::time::Instant::now();
+    let page = flow
+        .get(
+            &format!("{link}/callback?auth_code=made-up-code&expires_in=3600"),
+            DESKTOP_UA,
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        took < Duration::from_millis(1500),
+        "a made-up code took {took:?}"
+    );
+    assert!(!flow.link_is_used(&link).await);
+}
+
+/// Issue #18, item 7: each view of a link's page called
+/// api_create_preauthcode and stored a row, unthrottled.
+async fn views_of_a_link_reuse_its_pre_auth_code_until_its_callback(backend: Backend) {
+    // Given a link viewed three times
+    let flow = Flow::start(backend).await;
+    let link = flow.link(json!({"tenant": TENANT})).await;
+    let before = flow.env.sim.calls_to(CREATE_PREAUTHCODE).len();
+    let views = [
+        flow.open(&link).await,
+        flow.open(&link).await,
+        flow.open(&link).await,
+    ];
+    // Then WeChat was asked for one pre_auth_code, and every view carries it
+    assert_eq!(flow.env.sim.calls_to(CREATE_PREAUTHCODE).len() - before, 1);
+    assert!(views.iter().all(|v| *v == views[0]), "{views:?}");
+    // and once its callback was reached (here without a code), the next view
+    // gets a new one, which WeChat takes
+    let failed = flow
+        .get(&format!("{link}/callback?expires_in=3600"), DESKTOP_UA)
+        .await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST, "{}", failed.body);
+    let fresh = flow.open(&link).await;
+    assert_ne!(fresh, views[0]);
+    assert_eq!(flow.env.sim.calls_to(CREATE_PREAUTHCODE).len() - before, 2);
+    let back = flow.approve_at(&fresh, COFFEE).await;
+    assert_eq!(flow.get(&back, DESKTOP_UA).await.status, StatusCode::OK);
+    // and when the code is older than its reuse margin, a view gets a new one
+    let other = flow.link(json!({"tenant": TENANT})).await;
+    let first = flow.open(&other).await;
+    flow.env.sim.advance(Duration::from_secs(
+        600 - wxopen::service::preauth_cache::MIN_LEFT_SECS + 1,
+    ));
+    assert_ne!(flow.open(&other).await, first);
 }

@@ -74,6 +74,7 @@ async fn a_merchant_authorizes_in_a_real_browser() {
         .await
         .unwrap_or_else(|e| panic!("no authorize button on our page: {e}"));
     check_layout(&browser, &shots, "1-authorize-page", Titles::Bilingual).await;
+    assert_styled_under_its_policy(&browser, "the authorize page").await;
     let title = text_of(&browser, "title").await;
     assert!(
         title.contains("授权公众号") && title.contains("Authorize"),
@@ -132,6 +133,7 @@ async fn a_merchant_authorizes_in_a_real_browser() {
         .await
         .unwrap_or_else(|e| panic!("our result page did not appear: {e}"));
     check_layout(&browser, &shots, "3-result-page", Titles::Bilingual).await;
+    assert_styled_under_its_policy(&browser, "the result page").await;
 
     // Then our result page names the account
     let shown = name
@@ -206,6 +208,24 @@ async fn a_merchant_authorizes_in_a_real_browser() {
     assert_eq!(authorizer["tenant"], TENANT);
     assert_eq!(authorizer["name"], COFFEE_NAME);
     assert_eq!(authorizer["status"], "active");
+}
+
+/// The page's one style applied though its Content-Security-Policy refuses
+/// every style but that one (by hash): a hash left behind by a change of the
+/// style would leave the page unstyled here, in a real browser.
+async fn assert_styled_under_its_policy(browser: &fantoccini::Client, what: &str) {
+    let styled = browser
+        .execute(
+            "return [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.querySelector('.card')).borderRadius]",
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("computed style of {what}: {e}"));
+    assert_eq!(
+        styled,
+        json!(["rgb(245, 246, 247)", "12px"]),
+        "{what} is not styled under its CSP"
+    );
 }
 
 /// The text of the element with `id`.

@@ -23,6 +23,9 @@ on_both_stores!(
     the_unauthorized_push_revokes_and_erases_tokens,
     template_and_mass_finish_events_are_stored_by_msg_id,
     forged_or_malformed_pushes_are_refused_and_change_nothing,
+    a_ticket_from_the_future_is_refused_and_later_tickets_still_count,
+    a_push_addressed_to_another_account_is_refused_at_this_ones_url,
+    a_replayed_unauthorized_push_does_not_revoke_a_newer_authorization,
 );
 
 fn token(env: &TestEnv) -> String {
@@ -256,6 +259,161 @@ async fn template_and_mass_finish_events_are_stored_by_msg_id(backend: Backend) 
     assert_eq!(events[0].kind, "mass");
     assert_eq!(events[0].counts.get("SentCount"), Some(&4));
     assert_eq!(events[0].counts.get("TotalCount"), Some(&5));
+}
+
+/// Issue #18, item 14: a signed ticket push with a far-future CreateTime was
+/// stored, and `put_ticket_if_newer` then kept it over every real ticket.
+async fn a_ticket_from_the_future_is_refused_and_later_tickets_still_count(backend: Backend) {
+    // Given a stored ticket
+    let env = TestEnv::start(backend).await;
+    env.deliver_ticket().await;
+    let now = env.sim.now();
+    let stored = env.store().get_ticket(now).await.unwrap().unwrap();
+    let crypt = wxopen_tests::wechat_crypt(&env);
+    let push = |create_time: u64, ticket: &str| {
+        SignedPush::new(
+            &crypt,
+            &token(&env),
+            &component_head(&env),
+            &ticket_xml(&env, create_time, ticket),
+            now,
+        )
+    };
+
+    // When a correctly signed ticket says it was made a day from now
+    let future = push(now + 86_400, "from-the-future");
+    let (status, body) = env
+        .post_push(COMPONENT_URL, &future.query, future.body)
+        .await;
+
+    // Then it is refused and the stored ticket stays
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("replayed"), "{body}");
+    let kept = env.store().get_ticket(now).await.unwrap().unwrap();
+    assert_eq!(kept.value.expose(), stored.value.expose());
+    // and the next real ticket replaces it as usual
+    let next = push(now + 1, "the-next-one");
+    let (status, _) = env.post_push(COMPONENT_URL, &next.query, next.body).await;
+    assert_eq!(status, 200);
+    let now_stored = env.store().get_ticket(now).await.unwrap().unwrap();
+    assert_eq!(now_stored.value.expose(), "the-next-one");
+}
+
+/// Issue #18, item 6: every account's pushes are sealed with the component's
+/// one key, so a push of another account (its ToUserName) replayed at this
+/// account's URL was acted on as this account's.
+async fn a_push_addressed_to_another_account_is_refused_at_this_ones_url(backend: Backend) {
+    // Given an authorizer whose gh_ id is known
+    let env = TestEnv::start(backend).await;
+    env.authorized(APPID).await;
+    let own = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(own.profile.user_name.as_deref(), Some("gh_5add0a000001"));
+    let crypt = wxopen_tests::wechat_crypt(&env);
+    let now = env.sim.now();
+    let finish = |to: &str, msg_id: u64| {
+        format!(
+            "<xml><ToUserName><![CDATA[{to}]]></ToUserName><FromUserName><![CDATA[oSys]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>{msg_id}</MsgID><Status><![CDATA[send success]]></Status><TotalCount>5</TotalCount><FilterCount>4</FilterCount><SentCount>4</SentCount><ErrorCount>0</ErrorCount></xml>"
+        )
+    };
+    let head = |to: &str| format!("<ToUserName><![CDATA[{to}]]></ToUserName>");
+    let path = format!("/wechat/authorizers/{APPID}/events");
+    let before = env.store_snapshot().await;
+
+    // When a push addressed to another account arrives at this account's URL,
+    // and one whose envelope names another account than its content
+    let other = SignedPush::new(
+        &crypt,
+        &token(&env),
+        &head("gh_5add0a000002"),
+        &finish("gh_5add0a000002", 801),
+        now,
+    );
+    let (other_status, other_body) = env.post_push(&path, &other.query, other.body).await;
+    let mixed = SignedPush::new(
+        &crypt,
+        &token(&env),
+        &head("gh_5add0a000002"),
+        &finish("gh_5add0a000001", 802),
+        now,
+    );
+    let (mixed_status, mixed_body) = env.post_push(&path, &mixed.query, mixed.body).await;
+
+    // Then both are refused and nothing is stored
+    assert_eq!(other_status, 400, "{other_body}");
+    assert!(other_body.contains("wrong_account"), "{other_body}");
+    assert_eq!(mixed_status, 400, "{mixed_body}");
+    assert!(
+        env.store_snapshot().await == before,
+        "a refused push changed the store"
+    );
+    // and a push addressed to it is taken
+    let own_push = SignedPush::new(
+        &crypt,
+        &token(&env),
+        &head("gh_5add0a000001"),
+        &finish("gh_5add0a000001", 803),
+        now,
+    );
+    let (status, body) = env.post_push(&path, &own_push.query, own_push.body).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let events = env
+        .store()
+        .get_finish_events(APPID, &[801, 802, 803], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.msg_id).collect::<Vec<_>>(),
+        vec![803]
+    );
+}
+
+/// Issue #18, item 5: inside the replay window a signed `unauthorized` push
+/// can be replayed (or arrive late); it revoked an account the merchant had
+/// authorized again in between.
+async fn a_replayed_unauthorized_push_does_not_revoke_a_newer_authorization(backend: Backend) {
+    // Given an account revoked by a signed `unauthorized` push
+    let env = TestEnv::start(backend).await;
+    env.authorized(APPID).await;
+    let crypt = wxopen_tests::wechat_crypt(&env);
+    let created = env.sim.now();
+    let unauthorized = SignedPush::new(
+        &crypt,
+        &token(&env),
+        &component_head(&env),
+        &format!(
+            "<xml><AppId><![CDATA[{}]]></AppId><CreateTime>{created}</CreateTime><InfoType><![CDATA[unauthorized]]></InfoType><AuthorizerAppid><![CDATA[{APPID}]]></AuthorizerAppid></xml>",
+            env.sim.config().component.appid
+        ),
+        created,
+    );
+    let (status, _) = env
+        .post_push(
+            COMPONENT_URL,
+            &unauthorized.query,
+            unauthorized.body.clone(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let revoked = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(revoked.status, AuthorizerStatus::Revoked);
+
+    // When the merchant authorizes again a minute later, and the same push comes again
+    env.sim.advance(Duration::from_secs(60));
+    env.authorized(APPID).await;
+    let (status, body) = env
+        .post_push(COMPONENT_URL, &unauthorized.query, unauthorized.body)
+        .await;
+
+    // Then it is answered, and the newer authorization stands with its tokens
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let a = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(a.status, AuthorizerStatus::Active);
+    assert!(a.refresh_token.is_some());
+    // and a revocation made after it still revokes
+    env.sim.advance(Duration::from_secs(1));
+    env.sim.revoke(APPID).await.unwrap();
+    let a = env.store().get_authorizer(APPID).await.unwrap().unwrap();
+    assert_eq!(a.status, AuthorizerStatus::Revoked);
 }
 
 async fn forged_or_malformed_pushes_are_refused_and_change_nothing(backend: Backend) {

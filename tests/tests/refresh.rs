@@ -21,6 +21,37 @@ on_both_stores!(
     the_daily_reconcile_runs_once_a_day,
 );
 
+/// Issue #18, item 8: the sweep purges what expired a day ago (SQLite has no
+/// TTL; on DynamoDB the table's TTL does it and the sweep purges nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_purges_records_expired_over_a_day_ago_on_sqlite() {
+    // Given a push seen an hour's remembering ago, and one just now
+    let env = TestEnv::start(Backend::Sqlite).await;
+    env.deliver_ticket().await;
+    let now = env.sim.now();
+    let store = env.store();
+    assert!(store.mark_push_seen("old", now, now + 3600).await.unwrap());
+    env.sim
+        .advance(Duration::from_secs(3600 + refresh::PURGE_GRACE_SECS));
+    let later = env.sim.now();
+    assert!(store
+        .mark_push_seen("new", later, later + 3600)
+        .await
+        .unwrap());
+    env.deliver_ticket().await;
+
+    // When the sweep runs
+    let report = refresh::run(&env.app).await.unwrap();
+
+    // Then the old record was deleted and the new one kept (it still dedupes)
+    assert_eq!(report.purged, 1, "{report:?}");
+    assert!(!store
+        .mark_push_seen("new", later, later + 3600)
+        .await
+        .unwrap());
+    assert_eq!(refresh::run(&env.app).await.unwrap().purged, 0);
+}
+
 fn authorizer_url(env: &TestEnv) -> String {
     format!("{}/wechat/authorizers/$APPID$/events", env.url)
 }

@@ -287,6 +287,7 @@ mod flaky {
             self.inner.delete_jsapi_ticket(appid).await
         }
     }
+    impl wxopen::store::PurgeStore for FailingRenewalWrites {}
 
     impl StateStore for FailingRenewalWrites {
         fn component_appid(&self) -> &str {

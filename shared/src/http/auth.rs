@@ -1,12 +1,23 @@
-//! API-key authentication for /v1. Keys are random, shown once, stored as
-//! SHA-256; the presented key's hash is compared with the stored one in
-//! constant time. 401 without a valid key, 403 without the scope or tenant.
+//! API-key authentication for /v1, and the one place tenant access is decided.
+//! Keys are random, shown once, stored as SHA-256; the presented key's hash is
+//! compared with the stored one in constant time.
+//!
+//! The rule, for every route:
+//! - 401 without a valid, unrevoked key; 403 without the route's scope (the
+//!   scope is checked before anything is looked up).
+//! - 403 for a tenant the caller names itself (a body's `tenant`, `?tenant=`)
+//!   that its key may not act for: that answer does not depend on what is stored.
+//! - 404 for a record addressed by id (an authorizer, a job, anything under
+//!   them) that belongs to a tenant the key may not act for, or to no tenant
+//!   yet for a key limited to tenants: answered exactly as a record that does
+//!   not exist, so another tenant's key learns nothing of its existence.
+//!   Routes get there through [`authorizer_for_key`] and [`visible_to_key`].
 
 use super::error::ErrorCode;
 use super::{ApiError, Request};
 use crate::app::App;
 use crate::service::keys::{has_scope, hash_key};
-use crate::store::{ApiKey, Authorizer};
+use crate::store::{ApiKey, Authorizer, TenantScope};
 use subtle::ConstantTimeEq;
 
 /// Longest `Authorization` value worth hashing; real keys are 47 characters.
@@ -41,7 +52,7 @@ pub async fn authenticate_any(app: &App, req: &Request) -> Result<ApiKey, ApiErr
     Ok(key)
 }
 
-/// 403 unless the key may act for `tenant`.
+/// 403 unless the key may act for `tenant`, a tenant the caller named.
 pub fn require_tenant(key: &ApiKey, tenant: &str) -> Result<(), ApiError> {
     if key.tenants.allows(tenant) {
         Ok(())
@@ -50,25 +61,28 @@ pub fn require_tenant(key: &ApiKey, tenant: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The authorizer `appid`, if the key may act for its tenant: 404 when unknown,
-/// 403 when bound to another tenant (or to none, for a key limited to tenants).
+/// Whether `key` may see a record of `tenant` (`None`: bound to no tenant yet,
+/// which only a key for every tenant may see).
+pub fn visible_to_key(key: &ApiKey, tenant: Option<&str>) -> bool {
+    match (&key.tenants, tenant) {
+        (TenantScope::All, _) => true,
+        (_, Some(tenant)) => !tenant.is_empty() && key.tenants.allows(tenant),
+        (_, None) => false,
+    }
+}
+
+/// The authorizer `appid`, if the key may act for its tenant; 404 alike when
+/// it is unknown and when the key may not see it.
 pub async fn authorizer_for_key(
     app: &App,
     key: &ApiKey,
     appid: &str,
 ) -> Result<Authorizer, ApiError> {
-    let authorizer = app
-        .store
+    app.store
         .get_authorizer(appid)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("authorizer {appid} is not known")))?;
-    match (&authorizer.tenant, &key.tenants) {
-        (_, crate::store::TenantScope::All) => Ok(authorizer),
-        (Some(tenant), _) => require_tenant(key, tenant).map(|()| authorizer),
-        (None, _) => Err(ApiError::forbidden(
-            "this authorizer is not bound to a tenant yet; only a key for every tenant may use it",
-        )),
-    }
+        .filter(|a| visible_to_key(key, a.tenant.as_deref()))
+        .ok_or_else(|| ApiError::not_found(format!("authorizer {appid} is not known")))
 }
 
 fn bearer_key(req: &Request) -> Result<&str, ApiError> {

@@ -164,6 +164,9 @@ async fn finish_problem(app: &App, e: FinishError) -> Response {
             used_link_page(app, used_by.as_deref(), profile).await
         }
         FinishError::MissingCode => problem(StatusCode::BAD_REQUEST, &problems::missing_code()),
+        FinishError::CodeOfAnotherLink => {
+            problem(StatusCode::BAD_REQUEST, &problems::code_refused())
+        }
         FinishError::Store(e) => unavailable(&e),
         FinishError::Exchange(ExchangeError::Store(e)) => unavailable(&e),
         FinishError::Exchange(ExchangeError::TenantConflict { appid, .. }) => {

@@ -43,6 +43,7 @@ pub async fn component_events(app: &App, req: Request) -> Result<Response, ApiEr
             tracing::warn!(appid = other, "push names another component");
             return Err(refused(ErrorCode::WrongAppid, ""));
         }
+        check_create_time(app, push.create_time())?;
         let reply = push::on_component_push(app, push)
             .await
             .map_err(ApiError::from)?;
@@ -74,11 +75,12 @@ pub async fn authorizer_events(
         tracing::info_span!("push", request_id = %request_id, url = "authorizer", appid = %appid);
     async move {
         let opened = open_push(app, &req)?;
-        if !push::accepts_authorizer(app, &appid).await? {
+        let Some(account) = push::authorizer_account(app, &appid).await? else {
             tracing::warn!(appid, "push for an account that is not our authorizer");
             return Err(ApiError::not_found("no such authorizer"));
-        }
+        };
         let message = xml::parse_authorizer_message(&opened.opened.message).map_err(malformed)?;
+        check_addressee(&account, opened.envelope.to_user_name.as_deref(), &message)?;
         let reply = push::on_authorizer_push(app, &appid, message)
             .await
             .map_err(ApiError::from)?;
@@ -132,6 +134,61 @@ fn check_timestamp(app: &App, timestamp: &str) -> Result<(), ApiError> {
     if ts.abs_diff(app.now()) > app.config.replay_window_secs {
         tracing::warn!(timestamp = ts, "push outside the replay window refused");
         return Err(refused(ErrorCode::Replayed, ""));
+    }
+    Ok(())
+}
+
+/// A push WeChat says it created later than the window allows is refused: a
+/// ticket "from the future" would otherwise be kept over every real ticket
+/// until that time came (`put_ticket_if_newer`), and an authorization
+/// change would order itself after changes still to come.
+fn check_create_time(app: &App, create_time: Option<i64>) -> Result<(), ApiError> {
+    let latest = app.now().saturating_add(app.config.replay_window_secs);
+    match create_time {
+        Some(t) if u64::try_from(t).is_ok_and(|t| t > latest) => {
+            tracing::warn!(
+                create_time = t,
+                "push with a CreateTime in the future refused"
+            );
+            Err(refused(ErrorCode::Replayed, "CreateTime is in the future"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A push is for the account of its URL: its `ToUserName` (the envelope's,
+/// and the decrypted one) is that account's gh_ id. Every authorizer's pushes
+/// are sealed with the one component key, so without this a push of account
+/// A, replayed at B's URL, was acted on as B's.
+fn check_addressee(
+    account: &push::PushAccount,
+    envelope_to: Option<&str>,
+    message: &xml::AuthorizerMessage,
+) -> Result<(), ApiError> {
+    let to = message.to_user_name.as_str();
+    let expected = match account {
+        // Their gh_ ids are not ours to know.
+        push::PushAccount::ReleaseTest => None,
+        push::PushAccount::Authorizer { user_name } => user_name.as_deref(),
+    };
+    let envelope_differs = envelope_to.is_some_and(|e| e != to);
+    let account_differs = expected.is_some_and(|u| u != to);
+    if envelope_differs || account_differs {
+        tracing::warn!(
+            to_user_name = to,
+            expected,
+            envelope_to,
+            "push addressed to another account refused"
+        );
+        return Err(refused(ErrorCode::WrongAccount, ""));
+    }
+    if expected.is_none() && matches!(account, push::PushAccount::Authorizer { .. }) {
+        // The profile could not be fetched when it was authorized: nothing to
+        // compare with yet (the next authorization fetches it again).
+        tracing::warn!(
+            to_user_name = to,
+            "authorizer without a known gh_ id: ToUserName not checked"
+        );
     }
     Ok(())
 }

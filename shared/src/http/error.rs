@@ -41,6 +41,7 @@ pub enum ErrorCode {
     InvalidTemplate,
     WechatRejectedRecipient,
     WechatRejectedRequest,
+    WechatRejected,
     Unauthorized,
     Forbidden,
     InsufficientScope,
@@ -65,6 +66,7 @@ pub enum ErrorCode {
     ServerBusy,
     // WeChat's pushes (answered to WeChat, not to clients).
     WrongAppid,
+    WrongAccount,
     BadSignature,
     MalformedPush,
     MalformedCheck,
@@ -89,6 +91,7 @@ impl ErrorCode {
         ErrorCode::InvalidTemplate,
         ErrorCode::WechatRejectedRecipient,
         ErrorCode::WechatRejectedRequest,
+        ErrorCode::WechatRejected,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InsufficientScope,
@@ -112,6 +115,7 @@ impl ErrorCode {
         ErrorCode::TokenRenewalBusy,
         ErrorCode::ServerBusy,
         ErrorCode::WrongAppid,
+        ErrorCode::WrongAccount,
         ErrorCode::BadSignature,
         ErrorCode::MalformedPush,
         ErrorCode::MalformedCheck,
@@ -137,6 +141,7 @@ impl ErrorCode {
             InvalidTemplate => (StatusCode::BAD_REQUEST, "WeChat rejected the template id or its data for this account", None),
             WechatRejectedRecipient => (StatusCode::BAD_REQUEST, "WeChat rejected the recipient", None),
             WechatRejectedRequest => (StatusCode::BAD_REQUEST, "WeChat rejected what the request asked for (a media_id, tag, file or value it does not accept)", None),
+            WechatRejected => (StatusCode::UNPROCESSABLE_ENTITY, "WeChat refused this request for this account (its permissions, limits or state); repeating it unchanged fails the same way", None),
             Unauthorized => (StatusCode::UNAUTHORIZED, "no valid API key", None),
             Forbidden => (StatusCode::FORBIDDEN, "this API key may not act for that tenant", None),
             InsufficientScope => (StatusCode::FORBIDDEN, "this API key lacks the scope this route needs", None),
@@ -160,6 +165,7 @@ impl ErrorCode {
             TokenRenewalBusy => (StatusCode::SERVICE_UNAVAILABLE, "a token renewal elsewhere did not finish in time; retry shortly", Some(2)),
             ServerBusy => (StatusCode::SERVICE_UNAVAILABLE, "too many large request bodies are being received at once; retry shortly", Some(1)),
             WrongAppid => (StatusCode::BAD_REQUEST, "push is addressed to another component", None),
+            WrongAccount => (StatusCode::BAD_REQUEST, "push is addressed to another account than its URL's", None),
             BadSignature => (StatusCode::UNAUTHORIZED, "the signature does not match", None),
             MalformedPush => (StatusCode::BAD_REQUEST, "push is not acceptable", None),
             MalformedCheck => (StatusCode::BAD_REQUEST, "signature, timestamp, nonce and echostr are required", None),
@@ -186,6 +192,7 @@ impl ErrorCode {
             InvalidTemplate => "invalid_template",
             WechatRejectedRecipient => "wechat_rejected_recipient",
             WechatRejectedRequest => "wechat_rejected_request",
+            WechatRejected => "wechat_rejected",
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
             InsufficientScope => "insufficient_scope",
@@ -209,6 +216,7 @@ impl ErrorCode {
             TokenRenewalBusy => "token_renewal_busy",
             ServerBusy => "server_busy",
             WrongAppid => "wrong_appid",
+            WrongAccount => "wrong_account",
             BadSignature => "bad_signature",
             MalformedPush => "malformed_push",
             MalformedCheck => "malformed_check",
@@ -392,10 +400,34 @@ const REQUEST_ERRCODES: &[i64] = &[
     76021, // cgi_path of a quota read
 ];
 
-/// The code for a WeChat refusal of the call that is not one recipient's.
+/// WeChat's errcodes that fault this platform (its credentials, its IP
+/// whitelist, its ticket) or the access token after its one renewal: nothing
+/// the client did, so a server error (502 `wechat_error`), not a rejection.
+const PLATFORM_ERRCODES: &[i64] = &[
+    40001, // invalid credential (still, after a renewal)
+    40014, // invalid access token
+    40125, // invalid appsecret
+    40164, // caller IP not whitelisted
+    41001, // access token missing
+    41002, // appid missing
+    41004, // appsecret missing
+    42001, // access token expired
+    61004, // caller IP not whitelisted (component)
+    61005, // component_verify_ticket expired
+    61006, // component_verify_ticket invalid
+    61011, // invalid component
+];
+
+/// The code for a WeChat refusal of the call that is not one recipient's: the
+/// request's content (400), the platform's own fault (502), and otherwise
+/// WeChat's refusal of this request for this account (422 `wechat_rejected`):
+/// a permission the account did not grant, a limit it reached, a state it is
+/// in. Retrying it unchanged fails alike, so it is a client error.
 fn refusal_code(errcode: Option<i64>) -> ErrorCode {
     match errcode {
         Some(c) if REQUEST_ERRCODES.contains(&c) => ErrorCode::WechatRejectedRequest,
+        Some(c) if PLATFORM_ERRCODES.contains(&c) => ErrorCode::WechatError,
+        Some(c) if c > 0 => ErrorCode::WechatRejected,
         _ => ErrorCode::WechatError,
     }
 }
@@ -416,6 +448,7 @@ impl From<WechatError> for ApiError {
             (
                 ErrorCode::WechatRejectedRecipient
                 | ErrorCode::WechatRejectedRequest
+                | ErrorCode::WechatRejected
                 | ErrorCode::WechatError,
                 WechatError::Api { errmsg, .. },
             ) if !errmsg.is_empty() => ApiError::detailed(code, format!("WeChat said: {errmsg}")),
@@ -604,11 +637,52 @@ mod tests {
         };
         assert_eq!(refused(40050).status(), StatusCode::BAD_REQUEST);
         assert_eq!(refused(40050).code, ErrorCode::WechatRejectedRequest);
-        assert_eq!(refused(48001).status(), StatusCode::BAD_GATEWAY);
         let stopped = ApiError::from(&StopReason::WechatError {
             errcode: Some(47001),
         });
         assert_eq!(stopped.code, ErrorCode::WechatRejectedRequest);
+    }
+
+    #[test]
+    fn any_other_refusal_of_this_request_is_a_422_with_wechats_errcode() {
+        let refused = |errcode| {
+            answer(ApiError::from(WechatError::Api {
+                endpoint: "/cgi-bin/message/mass/sendall",
+                errcode,
+                errmsg: "api unauthorized rid: 1".into(),
+                msg_id: None,
+            }))
+        };
+        // 48001: the account did not grant this API; 61003: the account no
+        // longer authorizes the platform; 45026: a limit of the account.
+        for errcode in [48001, 61003, 45026, 45066] {
+            let (status, body, retry) = refused(errcode);
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{errcode}");
+            assert_eq!(body["error"]["code"], "wechat_rejected", "{errcode}");
+            assert_eq!(body["error"]["wechat_errcode"], errcode);
+            assert_eq!(retry, None, "a rejection is not cured by retrying");
+        }
+        let stopped = ApiError::from(&StopReason::WechatError {
+            errcode: Some(48001),
+        });
+        assert_eq!(stopped.code, ErrorCode::WechatRejected);
+        assert_eq!(stopped.wechat_errcode, Some(48001));
+    }
+
+    #[test]
+    fn the_platforms_own_faults_stay_server_errors() {
+        for errcode in [40125, 61004, 40164] {
+            let e = ApiError::from(WechatError::Api {
+                endpoint: "/cgi-bin/component/api_component_token",
+                errcode,
+                errmsg: "invalid ip".into(),
+                msg_id: None,
+            });
+            assert_eq!(e.status(), StatusCode::BAD_GATEWAY, "{errcode}");
+            assert_eq!(e.code, ErrorCode::WechatError);
+        }
+        let no_errcode = ApiError::from(&StopReason::WechatError { errcode: None });
+        assert_eq!(no_errcode.code, ErrorCode::WechatError);
     }
 
     #[test]

@@ -356,13 +356,19 @@ pub(crate) fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Respo
         .unwrap_or_else(|_| http::Response::new(Bytes::new()))
 }
 
-/// An HTML page.
+/// An HTML page, with the pages' security headers (never framed, no script;
+/// see [`crate::pages::CONTENT_SECURITY_POLICY`]).
 pub(crate) fn html_response(status: StatusCode, body: String) -> Response {
     http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header("x-content-type-options", "nosniff")
         .header("referrer-policy", "strict-origin-when-cross-origin")
+        .header("x-frame-options", "DENY")
+        .header(
+            "content-security-policy",
+            crate::pages::CONTENT_SECURITY_POLICY.as_str(),
+        )
         .body(Bytes::from(body))
         .unwrap_or_else(|_| http::Response::new(Bytes::new()))
 }

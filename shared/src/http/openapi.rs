@@ -142,7 +142,8 @@ mod generator {
     fn errors_of(operation_id: &str) -> Vec<ErrorCode> {
         use ErrorCode::*;
         let key: &[ErrorCode] = &[Unauthorized, StoreUnavailable];
-        let authorizer: &[ErrorCode] = &[Forbidden, NotFound];
+        // Another tenant's authorizer is answered as an unknown one (`http::auth`).
+        let authorizer: &[ErrorCode] = &[NotFound];
         // `serve` adds the last three while a body streams in (too slow, cut
         // off, or over the shared budget for large bodies).
         let json_body: &[ErrorCode] = &[
@@ -165,6 +166,7 @@ mod generator {
             QuotaExhausted,
             WechatRejectedRecipient,
             WechatRejectedRequest,
+            WechatRejected,
             WechatError,
             WechatOutcomeUnknown,
             WechatUnavailable,
@@ -186,9 +188,15 @@ mod generator {
             ],
             "list_authorizers" => vec![
                 key,
-                &[Forbidden, TenantRequired, InvalidRequest, InvalidCursor],
+                &[
+                    InsufficientScope,
+                    Forbidden,
+                    TenantRequired,
+                    InvalidRequest,
+                    InvalidCursor,
+                ],
             ],
-            "get_authorizer" => vec![key, authorizer],
+            "get_authorizer" => vec![key, &[InsufficientScope], authorizer],
             "get_access_token" => vec![key, &[InsufficientScope], authorizer, wechat],
             "send_template_message" => vec![
                 key,
@@ -303,10 +311,7 @@ mod generator {
                 authorizer,
                 wechat,
             ],
-            "get_job" => vec![
-                key,
-                &[InsufficientScope, Forbidden, NotFound, InvalidRequest],
-            ],
+            "get_job" => vec![key, &[InsufficientScope, NotFound, InvalidRequest]],
             // Identity (issue 16).
             "create_qrcode" | "create_jssdk_config" => {
                 vec![key, &[InsufficientScope], authorizer, json_body, wechat]
@@ -383,6 +388,13 @@ mod generator {
             }
             if *code == ErrorCode::QuotaExhausted {
                 example = example.with_wechat_errcode(Some(45009));
+            }
+            if *code == ErrorCode::WechatRejected {
+                example = ApiError::detailed(
+                    *code,
+                    "WeChat said: api unauthorized rid: 6650f1a2-1b2c3d4e-5f60718a",
+                )
+                .with_wechat_errcode(Some(48001));
             }
             let value = serde_json::to_value(example.body()).unwrap_or_default();
             content = content.examples_from_iter([(

@@ -95,19 +95,53 @@ pub async fn exchange_pushed_code(
     exchange(app, Some(appid), auth_code, tenant).await
 }
 
-/// The tenant a pre-auth code was issued for (by a link), if any.
-pub async fn tenant_of_preauth(
-    app: &App,
-    pre_auth_code: &str,
-) -> Result<Option<String>, StoreError> {
+/// The link (and its tenant) a pre-auth code was issued for, if any.
+pub async fn preauth_of(app: &App, pre_auth_code: &str) -> Result<Option<PreAuth>, StoreError> {
     if pre_auth_code.is_empty() {
         return Ok(None);
     }
+    app.store
+        .get_preauth(&hash_code(pre_auth_code), app.now())
+        .await
+}
+
+/// The link an authorization code belongs to, as far as we know: the link
+/// whose pre_auth_code the `authorized` push named with it, or the link
+/// whose callback exchanged it. A code is only ever good for its own link.
+pub async fn link_of_code(app: &App, auth_code: &Secret) -> Result<Option<String>, StoreError> {
+    let key = code_link_note_key(&hash_code(auth_code.expose()));
     Ok(app
         .store
-        .get_preauth(&hash_code(pre_auth_code), app.now())
+        .get_preauth(&key, app.now())
         .await?
-        .map(|p| p.tenant))
+        .map(|note| note.link_id))
+}
+
+/// Notes that `auth_code` belongs to `link_id` (see [`link_of_code`]).
+pub async fn note_link_of_code(
+    app: &App,
+    auth_code: &Secret,
+    link_id: &str,
+) -> Result<(), StoreError> {
+    let note = PreAuth {
+        code_hash: code_link_note_key(&hash_code(auth_code.expose())),
+        link_id: link_id.to_owned(),
+        tenant: String::new(),
+        expires_at: app.now().saturating_add(EXCHANGED_NOTE_SECS),
+    };
+    store_with_retry("code link note", || app.store.put_preauth(&note)).await
+}
+
+/// Whether some path already exchanged `auth_code` (its grant is stored).
+pub async fn code_was_exchanged(app: &App, auth_code: &Secret) -> Result<bool, StoreError> {
+    Ok(already_exchanged(app, None, &hash_code(auth_code.expose()))
+        .await?
+        .is_some())
+}
+
+/// The key of the code → link note, in its own hash domain.
+fn code_link_note_key(code_hash: &str) -> String {
+    hash_code(&format!("authorization-code-link:{code_hash}"))
 }
 
 async fn exchange(
@@ -130,7 +164,14 @@ async fn exchange(
     let info = match queried {
         Ok(info) => info,
         Err(e) if e.errcode() == Some(ERRCODE_CODE_INVALID) => {
-            // The other path may have used the code a moment ago: wait for its record.
+            // The other path may have used the code a moment ago: wait for its
+            // record. The browser's path waits only when the push is known to
+            // hold this code (it notes the code's link before exchanging): a
+            // forged or stale code is refused at once instead of holding its
+            // request for seconds.
+            if appid_hint.is_none() && !push_holds_code(app, &code_hash).await? {
+                return Err(e.into());
+            }
             match wait_for_exchange(app, appid_hint, &code_hash).await? {
                 Some(appid) => return finish_already_done(app, &appid, tenant).await,
                 None => return Err(e.into()),
@@ -196,6 +237,15 @@ async fn already_exchanged(
         .get_preauth(&exchanged_note_key(code_hash), app.now())
         .await?;
     Ok(note.map(|n| n.link_id))
+}
+
+/// Whether a push noted this code's link (see [`note_link_of_code`]).
+async fn push_holds_code(app: &App, code_hash: &str) -> Result<bool, StoreError> {
+    Ok(app
+        .store
+        .get_preauth(&code_link_note_key(code_hash), app.now())
+        .await?
+        .is_some())
 }
 
 async fn wait_for_exchange(

@@ -208,6 +208,10 @@ pub enum StartError {
 /// A fresh pre_auth_code for `link` (remembered with the link's tenant, so the
 /// `authorized` push binds the same tenant) and WeChat's page URL carrying it.
 pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, StartError> {
+    let now = app.now();
+    if let Some(code) = app.preauth_codes.get(&link.id, now) {
+        return Ok(wechat_page_url(&app.config, device, &code, link));
+    }
     let cappid = app.config.component_appid.as_str();
     let code = app
         .tokens
@@ -215,7 +219,6 @@ pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, Sta
             |token| async move { app.wechat.create_preauthcode(&token, cappid).await },
         )
         .await?;
-    let now = app.now();
     let mapping = PreAuth {
         code_hash: authorization::hash_code(code.pre_auth_code.expose()),
         link_id: link.id.clone(),
@@ -225,6 +228,12 @@ pub async fn start(app: &App, link: &Link, device: Device) -> Result<String, Sta
             .saturating_add(PREAUTH_MAPPING_SLACK_SECS),
     };
     app.store.put_preauth(&mapping).await?;
+    app.preauth_codes.put(
+        &link.id,
+        code.pre_auth_code.clone(),
+        now.saturating_add(code.expires_in),
+        now,
+    );
     Ok(wechat_page_url(
         &app.config,
         device,
@@ -296,6 +305,9 @@ pub enum FinishError {
     },
     #[error("WeChat sent no authorization code")]
     MissingCode,
+    /// The code belongs to another link, or was already used: nothing changed.
+    #[error("authorization code of another link")]
+    CodeOfAnotherLink,
     /// The exchange failed: nothing was stored (see `ExchangeError`).
     #[error(transparent)]
     Exchange(#[from] ExchangeError),
@@ -313,14 +325,38 @@ pub async fn finish(
     id: &str,
     auth_code: Option<&Secret>,
 ) -> Result<Authorized, FinishError> {
+    // WeChat uses a pre_auth_code up on approval: the next view gets a new one.
+    app.preauth_codes.forget(id);
     let link = match state(app, id).await? {
         LinkState::Unknown => return Err(FinishError::UnknownLink),
         LinkState::Expired => return Err(FinishError::ExpiredLink),
-        LinkState::Used(link) => return repeat_of_used(app, link, auth_code).await,
+        LinkState::Used(link) => {
+            return match repeat_of_used(app, link, auth_code).await {
+                Err(FinishError::UsedLink { .. }) if auth_code.is_some() => {
+                    used_by_its_own_push(app, id, auth_code).await
+                }
+                other => other,
+            };
+        }
         LinkState::Usable(link) => link,
     };
     let code = auth_code.ok_or(FinishError::MissingCode)?;
+    // A code completes only its own link: not one issued through another link
+    // (the push told us), nor one some path already used.
+    match authorization::link_of_code(app, code).await? {
+        Some(of) if of == link.id => {}
+        Some(of) => {
+            tracing::warn!(link = %link.id, code_link = %of, "callback with another link's authorization code refused");
+            return Err(FinishError::CodeOfAnotherLink);
+        }
+        None if authorization::code_was_exchanged(app, code).await? => {
+            tracing::warn!(link = %link.id, "callback with an authorization code already used refused");
+            return Err(FinishError::CodeOfAnotherLink);
+        }
+        None => {}
+    }
     let exchanged = authorization::exchange_code(app, code, Some(&link.tenant)).await?;
+    authorization::note_link_of_code(app, code, &link.id).await?;
     let link = match app
         .store
         .consume_link(&link.id, &exchanged.appid, app.now())
@@ -391,6 +427,63 @@ fn consume_kind(o: &ConsumeOutcome) -> &'static str {
         ConsumeOutcome::Expired => "expired",
         ConsumeOutcome::NotFound => "not_found",
     }
+}
+
+/// The browser's callback for a link the `authorized` push of this very code
+/// used up a moment ago (the push takes the link before it exchanges the
+/// code): finish as that push does, never binding anything itself. Any other
+/// code of a used link stays "already used".
+async fn used_by_its_own_push(
+    app: &App,
+    id: &str,
+    auth_code: Option<&Secret>,
+) -> Result<Authorized, FinishError> {
+    let LinkState::Used(link) = state(app, id).await? else {
+        return Err(FinishError::UnknownLink);
+    };
+    let used = || FinishError::UsedLink {
+        used_by: link.used_by.clone().filter(|a| !a.is_empty()),
+        profile: None,
+    };
+    let Some(code) = auth_code else {
+        return Err(used());
+    };
+    if authorization::link_of_code(app, code).await?.as_deref() != Some(link.id.as_str()) {
+        return Err(used());
+    }
+    // Unbound first: the tenant is bound only once the account is known to be
+    // the one the link went to (the push binds it too; either may be first).
+    let exchanged = authorization::exchange_code(app, code, None).await?;
+    if link.used_by.as_deref() != Some(exchanged.appid.as_str()) {
+        return Err(used());
+    }
+    if !app
+        .store
+        .bind_tenant(&exchanged.appid, &link.tenant, app.now())
+        .await?
+    {
+        let existing_tenant = app
+            .store
+            .get_authorizer(&exchanged.appid)
+            .await?
+            .and_then(|a| a.tenant)
+            .unwrap_or_default();
+        return Err(ExchangeError::TenantConflict {
+            appid: exchanged.appid,
+            existing_tenant,
+        }
+        .into());
+    }
+    let profile = match exchanged.profile.nick_name {
+        Some(_) => exchanged.profile,
+        None => profile_now(app, &exchanged.appid, exchanged.profile).await,
+    };
+    Ok(Authorized {
+        link,
+        appid: exchanged.appid,
+        profile,
+        outcome: exchanged.outcome,
+    })
 }
 
 /// A used link's callback again: the same answer when it carries the very code

@@ -6,7 +6,9 @@ use crate::app::App;
 use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::service::authorization::{self, hash_code, ExchangeError};
-use crate::store::{ChunkRef, FinishEvent, JobState, StoreError, TicketWrite};
+use crate::store::{
+    ChunkRef, ConsumeOutcome, FinishEvent, JobState, PreAuth, StoreError, TicketWrite,
+};
 use crate::telemetry;
 use crate::wechat::{CustomMessage, MessageContent};
 use crate::xml::{Authorization, AuthorizerMessage, ComponentPush, MessageKind};
@@ -65,12 +67,28 @@ pub enum PushError {
     Exchange(#[source] ExchangeError),
 }
 
-/// Whether `appid` may receive pushes on the authorizer URL: one of ours, or a release-test account.
-pub async fn accepts_authorizer(app: &App, appid: &str) -> Result<bool, StoreError> {
+/// An account that may receive pushes on the authorizer URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushAccount {
+    /// One of WeChat's release-test accounts.
+    ReleaseTest,
+    /// One of our authorizers, with its gh_ id when its profile is known.
+    Authorizer { user_name: Option<String> },
+}
+
+/// The account `appid` of the authorizer URL, if it may receive pushes there:
+/// one of ours, or a release-test account.
+pub async fn authorizer_account(app: &App, appid: &str) -> Result<Option<PushAccount>, StoreError> {
     if is_release_test_account(appid) {
-        return Ok(true);
+        return Ok(Some(PushAccount::ReleaseTest));
     }
-    Ok(app.store.get_authorizer(appid).await?.is_some())
+    Ok(app
+        .store
+        .get_authorizer(appid)
+        .await?
+        .map(|a| PushAccount::Authorizer {
+            user_name: a.profile.user_name,
+        }))
 }
 
 pub fn is_release_test_account(appid: &str) -> bool {
@@ -109,10 +127,12 @@ pub async fn on_component_push(app: &App, push: ComponentPush) -> Result<PushRep
             on_authorization(app, &a).await?;
         }
         ComponentPush::Unauthorized {
-            authorizer_appid, ..
+            authorizer_appid,
+            create_time,
+            ..
         } => {
             telemetry::count("Pushes", &[("Type", "unauthorized")]);
-            on_unauthorized(app, &authorizer_appid).await?;
+            on_unauthorized(app, &authorizer_appid, create_time).await?;
         }
         ComponentPush::Unknown { info_type, .. } => {
             telemetry::count("Pushes", &[("Type", "other")]);
@@ -131,8 +151,12 @@ async fn on_authorization(app: &App, a: &Authorization) -> Result<(), PushError>
         );
         return Ok(());
     }
-    let tenant = match &a.pre_auth_code {
-        Some(code) => authorization::tenant_of_preauth(app, code).await?,
+    let preauth = match &a.pre_auth_code {
+        Some(code) => authorization::preauth_of(app, code).await?,
+        None => None,
+    };
+    let tenant = match preauth {
+        Some(preauth) => link_tenant(app, a, preauth).await?,
         None => None,
     };
     match authorization::exchange_pushed_code(app, appid, &a.authorization_code, tenant.as_deref())
@@ -150,6 +174,42 @@ async fn on_authorization(app: &App, a: &Authorization) -> Result<(), PushError>
         Err(e) => {
             tracing::error!(appid, errcode = exchange_errcode(&e), error = %e, "authorization push: code refused");
             Ok(())
+        }
+    }
+}
+
+/// The tenant of the link an authorization started from, if this account may
+/// take it: one link binds at most one account. The code is noted as the
+/// link's (so it completes no other link), then the link is used up by this
+/// account; a link already used by another account, or expired, binds
+/// nothing: the grant is kept, unbound (the merchant saw "already used").
+/// Pre-auth mappings outlive their link's use, so without this a second
+/// browser that approved through the same link was bound by this push.
+async fn link_tenant(
+    app: &App,
+    a: &Authorization,
+    preauth: PreAuth,
+) -> Result<Option<String>, StoreError> {
+    let appid = a.authorizer_appid.as_str();
+    // WeChat used this link's pre_auth_code up: its next view needs a new one.
+    app.preauth_codes.forget(&preauth.link_id);
+    authorization::note_link_of_code(app, &a.authorization_code, &preauth.link_id).await?;
+    match app
+        .store
+        .consume_link(&preauth.link_id, appid, app.now())
+        .await?
+    {
+        ConsumeOutcome::Consumed(_) => Ok(Some(preauth.tenant)),
+        ConsumeOutcome::AlreadyUsed(link) if link.used_by.as_deref() == Some(appid) => {
+            Ok(Some(preauth.tenant))
+        }
+        ConsumeOutcome::AlreadyUsed(_) => {
+            tracing::warn!(appid, link = %preauth.link_id, "authorized through a link another account used: left unbound");
+            Ok(None)
+        }
+        ConsumeOutcome::Expired | ConsumeOutcome::NotFound => {
+            tracing::warn!(appid, link = %preauth.link_id, "authorized through a link that expired: left unbound");
+            Ok(None)
         }
     }
 }
@@ -172,8 +232,22 @@ fn code_expired(a: &Authorization, now: u64) -> bool {
     i64::try_from(now).is_ok_and(|now| expires_at > 0 && now >= expires_at)
 }
 
-async fn on_unauthorized(app: &App, appid: &str) -> Result<(), StoreError> {
+/// Revokes `appid`, unless it was authorized again after WeChat created this
+/// push (`CreateTime`): a late or replayed `unauthorized` (inside the replay
+/// window the signature cannot tell) must not undo a newer authorization.
+async fn on_unauthorized(app: &App, appid: &str, create_time: i64) -> Result<(), StoreError> {
     let now = app.now();
+    if let Some(a) = app.store.get_authorizer(appid).await? {
+        if revocation_is_stale(create_time, a.authorized_at) {
+            tracing::warn!(
+                appid,
+                create_time,
+                authorized_at = a.authorized_at,
+                "unauthorized push older than the account's last authorization; ignored"
+            );
+            return Ok(());
+        }
+    }
     if !app.store.revoke_authorizer(appid, now).await? {
         tracing::info!(appid, "unauthorized push for an account we do not know");
         return Ok(());
@@ -188,6 +262,14 @@ async fn on_unauthorized(app: &App, appid: &str) -> Result<(), StoreError> {
         "authorizer revoked; tokens and jsapi_ticket erased"
     );
     Ok(())
+}
+
+/// Whether an `unauthorized` push created at `create_time` predates the
+/// authorization at `authorized_at`. Within one second the two cannot be
+/// ordered; the revocation wins, as WeChat refuses the tokens of a revoked
+/// account anyway and the merchant can authorize again.
+fn revocation_is_stale(create_time: i64, authorized_at: u64) -> bool {
+    u64::try_from(create_time).map_or(true, |t| t < authorized_at)
 }
 
 /// Stops every job with queued chunks for `appid`; chunks being worked right now
@@ -409,6 +491,14 @@ async fn answer_query_auth_code(app: &App, appid: &str, openid: &str, code: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unauthorized_push_created_after_the_last_authorization_revokes() {
+        assert!(revocation_is_stale(1_000, 1_010));
+        assert!(revocation_is_stale(-1, 1_010));
+        assert!(!revocation_is_stale(1_010, 1_010));
+        assert!(!revocation_is_stale(1_011, 1_010));
+    }
 
     fn auth(create_time: i64, expired_time: i64) -> Authorization {
         Authorization {

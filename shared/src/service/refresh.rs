@@ -26,6 +26,11 @@ const MAX_PAGES: usize = 10_000;
 /// Queued chunks counted at most for the backlog metric.
 const BACKLOG_COUNTED: u32 = 1000;
 
+/// How long an expired record is kept before the sweep deletes it: an
+/// expired link still answers "expired" (not "unknown") for a day, about as
+/// long as DynamoDB's TTL takes to delete one.
+pub const PURGE_GRACE_SECS: u64 = 86_400;
+
 /// A sweep could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -51,6 +56,8 @@ pub struct SweepReport {
     pub needs_reauth: Vec<String>,
     /// (appid, what went wrong); retried by the next sweep.
     pub failed: Vec<(String, String)>,
+    /// Expired records deleted (SQLite; DynamoDB's TTL deletes its own).
+    pub purged: u64,
 }
 
 /// What one reconcile did.
@@ -107,14 +114,29 @@ pub async fn run(app: &App) -> Result<SweepReport, RefreshError> {
             None => break,
         }
     }
+    report.purged = purge(app).await;
     tracing::info!(
         renewed = report.renewed.len(),
+        purged = report.purged,
         needs_reauth = report.needs_reauth.len(),
         failed = report.failed.len(),
         component = %report.component,
         "refresh sweep done"
     );
     Ok(report)
+}
+
+/// Deletes records that expired more than [`PURGE_GRACE_SECS`] ago; a failure
+/// is logged and left to the next sweep (reads ignore expired records anyway).
+async fn purge(app: &App) -> u64 {
+    let before = app.now().saturating_sub(PURGE_GRACE_SECS);
+    match app.store.purge_expired(before).await {
+        Ok(n) => n,
+        Err(error) => {
+            tracing::warn!(error = %error, "sweep: expired records not purged");
+            0
+        }
+    }
 }
 
 async fn renew(

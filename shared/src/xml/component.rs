@@ -32,6 +32,20 @@ pub enum ComponentPush {
     },
 }
 
+impl ComponentPush {
+    /// When WeChat says it sent the push (`CreateTime`), when the push has one.
+    pub fn create_time(&self) -> Option<i64> {
+        match self {
+            ComponentPush::ComponentVerifyTicket { create_time, .. }
+            | ComponentPush::Unauthorized { create_time, .. } => Some(*create_time),
+            ComponentPush::Authorized(a) | ComponentPush::UpdateAuthorized(a) => {
+                Some(a.create_time)
+            }
+            ComponentPush::Unknown { .. } => None,
+        }
+    }
+}
+
 /// The fields of an `authorized` / `updateauthorized` push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {

@@ -34,7 +34,7 @@ pub(crate) mod views;
 pub(crate) use body::json as read_json;
 pub(crate) use body::MAX_JSON_BYTES;
 
-use super::auth::{authenticate, authenticate_any, authorizer_for_key, require_tenant};
+use super::auth::{authenticate, authorizer_for_key, require_tenant, visible_to_key};
 use super::error::ErrorCode;
 use super::{json_response, query_params, ApiError, Params, Request, Response};
 use crate::app::App;
@@ -116,7 +116,7 @@ const MAX_CURSOR: u64 = i64::MAX as u64;
     security(("api_key" = []))
 )]
 pub async fn list_authorizers(app: &App, req: Request) -> Result<Response, ApiError> {
-    let key = authenticate_any(app, &req).await?;
+    let key = authenticate(app, &req, SCOPE_SEND).await?;
     let query = query_params(&req);
     let tenant = match (query.get("tenant").filter(|t| !t.is_empty()), &key.tenants) {
         (Some(t), _) => {
@@ -164,7 +164,7 @@ pub async fn get_authorizer(
     req: Request,
     params: &Params,
 ) -> Result<Response, ApiError> {
-    let key = authenticate_any(app, &req).await?;
+    let key = authenticate(app, &req, SCOPE_SEND).await?;
     let authorizer = authorizer_for_key(app, &key, param(params, "appid")?).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -515,15 +515,9 @@ pub async fn get_job(app: &App, req: Request, params: &Params) -> Result<Respons
         .unwrap_or(DEFAULT_JOB_PAGE);
     let view = jobs::job_view(app, job_id, cursor, limit)
         .await?
+        .filter(|view| visible_to_key(&key, Some(view.job.tenant.as_str())))
         .ok_or_else(|| {
             ApiError::not_found(format!("job {job_id} is not known (or has expired)"))
         })?;
-    let allowed = match &key.tenants {
-        TenantScope::All => true,
-        TenantScope::Only(_) => !view.job.tenant.is_empty() && key.tenants.allows(&view.job.tenant),
-    };
-    if !allowed {
-        return Err(ApiError::new(ErrorCode::Forbidden));
-    }
     Ok(json_response(StatusCode::OK, &JobBody::from(&view)))
 }

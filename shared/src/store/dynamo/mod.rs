@@ -22,6 +22,7 @@ mod jsapi;
 mod keys;
 mod lease;
 mod links;
+mod purge;
 mod pushes;
 mod requests;
 mod table;

@@ -178,8 +178,11 @@ impl AuthorizerStore for SqliteStore {
         cursor: Option<&str>,
         limit: u32,
     ) -> StoreResult<Page<Authorizer>> {
+        let after = match cursor {
+            Some(c) => super::cursor::decode(c, tenant)?,
+            None => String::new(),
+        };
         let tenant = tenant.map(str::to_owned);
-        let after = cursor.unwrap_or_default().to_owned();
         let fetch = sql_limit(limit)? + 1;
         self.read("list_authorizers", move |conn, cappid| {
             let cols = AUTHORIZER_COLUMNS;
@@ -197,7 +200,7 @@ impl AuthorizerStore for SqliteStore {
                     .query_map(params![cappid, after, fetch], |row| Ok(authorizer(row)))?,
                 )?,
             };
-            Ok(page(found, limit, |a| a.appid.clone()))
+            Ok(page(found, limit, |a| super::cursor::encode(tenant.as_deref(), &a.appid)))
         })
         .await
     }

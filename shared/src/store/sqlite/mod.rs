@@ -11,10 +11,12 @@
 mod api_keys;
 mod authorizers;
 mod component;
+mod cursor;
 mod idempotency;
 mod jobs;
 mod jsapi;
 mod links;
+mod purge;
 mod pushes;
 mod rows;
 mod schema;

@@ -14,6 +14,7 @@ pub mod http_client;
 pub mod lambda_support;
 #[cfg(feature = "local-server")]
 pub mod local;
+pub mod outbound;
 pub mod pages;
 pub mod secret;
 pub mod service;

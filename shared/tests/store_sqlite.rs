@@ -32,6 +32,7 @@ mod on_file {
     }
 
     store_contract::contract_tests!(fresh);
+    store_contract::events::event_contract_tests!(fresh);
 }
 
 mod in_memory {
@@ -42,6 +43,7 @@ mod in_memory {
     }
 
     store_contract::contract_tests!(fresh);
+    store_contract::events::event_contract_tests!(fresh);
 }
 
 fn grant(appid: &str) -> AuthorizationGrant {
@@ -87,7 +89,7 @@ async fn reopening_keeps_records_and_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[test]

@@ -8,13 +8,16 @@
 
 mod client;
 mod error;
+mod events;
 mod items;
 mod keys;
 mod requests;
 mod table;
+mod webhooks;
 
 pub use client::{client_config, MAX_ATTEMPTS};
 pub use error::DynamoFailure;
+pub use events::{deliveries_in_stream, delivery_of_keys, KIND_DELIVERY};
 pub use requests::RequestCounts;
 pub use table::{
     create_table, BILLING_MODE, GSI_KEY_PK, GSI_KEY_SK, GSI_NAME, GSI_PROJECTION, KIND_ATTRIBUTE,

@@ -7,9 +7,13 @@
 //! Every record is namespaced by the component appid the store was opened for,
 //! and every read ignores records past their `expires_at`.
 
+mod events;
 mod model;
+mod webhooks;
 
+pub use events::*;
 pub use model::*;
+pub use webhooks::{Webhook, WebhookStore};
 
 use crate::domain::StopReason;
 use crate::secret::Secret;
@@ -129,7 +133,7 @@ pub enum IdempotencyOutcome {
 /// The state operations wxopen needs. Implemented by `sqlite::SqliteStore` and
 /// `dynamo::DynamoStore`; both pass `contract`.
 #[async_trait]
-pub trait StateStore: Send + Sync + 'static {
+pub trait StateStore: EventStore + WebhookStore + Send + Sync + 'static {
     /// The component appid this store is namespaced by.
     fn component_appid(&self) -> &str;
 

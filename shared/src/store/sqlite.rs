@@ -7,8 +7,10 @@
 //! thread pool and never stalls the async runtime. WAL mode lets the readers
 //! work while the writer commits.
 
+mod events;
 mod rows;
 mod schema;
+mod webhooks;
 
 use crate::domain::StopReason;
 use crate::secret::Secret;

@@ -11,6 +11,8 @@
 //! never by sleeping. Records are tested well inside or well past their
 //! `expires_at`, never at the boundary second.
 
+pub mod events;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use wxopen::domain::{RecipientStatus, StopReason};

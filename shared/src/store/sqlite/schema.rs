@@ -8,7 +8,8 @@ use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Ordered migrations; append only, never edit a released one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ticket (
     cappid      TEXT    NOT NULL PRIMARY KEY,
     value       TEXT    NOT NULL,
@@ -148,7 +149,10 @@ CREATE TABLE seen_push (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (cappid, key)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // Inbound events, their webhook deliveries and the webhooks (issue #15).
+    super::events::MIGRATION,
+];
 
 /// Brings the database to the newest schema; refuses one newer than this build.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -26,11 +26,14 @@ pub fn body_limit(handler: Handler) -> usize {
     use Handler::*;
     match handler {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
-        CreateLink | TemplateMessages | MassMessages | CustomMessages => JSON_BODY_BYTES,
+        CreateLink | TemplateMessages | MassMessages | CustomMessages | CreateWebhook => {
+            JSON_BODY_BYTES
+        }
         Media => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
-        | OpenApi => 0,
+        | OpenApi | ListWebhooks | GetWebhook | DeleteWebhook | RotateWebhookSecret
+        | PingWebhook | ListEvents | GetEvent | RedeliverEvent => 0,
     }
 }
 

@@ -66,6 +66,15 @@ mod generator {
             crate::http::api::custom_messages,
             crate::http::api::media,
             crate::http::api::get_job,
+            crate::http::api::events::create_webhook,
+            crate::http::api::events::list_webhooks,
+            crate::http::api::events::get_webhook,
+            crate::http::api::events::delete_webhook,
+            crate::http::api::events::rotate_secret,
+            crate::http::api::events::ping_webhook,
+            crate::http::api::events::list_events,
+            crate::http::api::events::get_event,
+            crate::http::api::events::redeliver,
             crate::http::health,
             document,
         ),
@@ -77,6 +86,7 @@ mod generator {
             CustomMessageRequest,
             NewsUploadRequest,
             MediaUploadForm,
+            crate::http::api::events::WebhookRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -84,6 +94,7 @@ mod generator {
             (name = "authorizers", description = "The official accounts that authorized it."),
             (name = "messages", description = "Template, mass and customer-service messages, and jobs."),
             (name = "media", description = "Uploads for messages."),
+            (name = "events", description = "Follower messages and events, lifecycle changes: webhooks and the pull feed."),
             (name = "operations", description = "Liveness and this document."),
         )
     )]
@@ -183,6 +194,30 @@ mod generator {
             "get_job" => vec![
                 key,
                 &[InsufficientScope, Forbidden, NotFound, InvalidRequest],
+            ],
+            "create_webhook" => vec![
+                key,
+                &[InsufficientScope, Forbidden, TenantRequired],
+                json_body,
+            ],
+            "list_webhooks" => vec![key, &[InsufficientScope]],
+            "get_webhook"
+            | "delete_webhook"
+            | "rotate_webhook_secret"
+            | "ping_webhook"
+            | "get_event"
+            | "redeliver_event" => {
+                vec![key, &[InsufficientScope, Forbidden, NotFound]]
+            }
+            "list_events" => vec![
+                key,
+                &[
+                    InsufficientScope,
+                    Forbidden,
+                    TenantRequired,
+                    InvalidRequest,
+                    InvalidCursor,
+                ],
             ],
             _ => vec![],
         };
@@ -319,7 +354,11 @@ mod tests {
         let doc = ApiDoc::openapi();
         let mut documented: Vec<(String, String)> = Vec::new();
         for (path, item) in &doc.paths.paths {
-            for (method, op) in [("GET", &item.get), ("POST", &item.post)] {
+            for (method, op) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+            ] {
                 if op.is_some() {
                     documented.push((method.to_owned(), path.clone()));
                 }

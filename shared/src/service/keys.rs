@@ -20,15 +20,17 @@ const KEY_BYTES: usize = 32;
 pub const SCOPE_SEND: &str = "send";
 /// May read an authorizer's access token.
 pub const SCOPE_TOKEN_READ: &str = "token:read";
+/// May manage webhooks and read the event feed of its tenants.
+pub const SCOPE_EVENTS: &str = "events";
 /// Everything, including authorization links.
 pub const SCOPE_ADMIN: &str = "admin";
 /// The scopes a key may carry.
-pub const SCOPES: &[&str] = &[SCOPE_SEND, SCOPE_TOKEN_READ, SCOPE_ADMIN];
+pub const SCOPES: &[&str] = &[SCOPE_SEND, SCOPE_TOKEN_READ, SCOPE_EVENTS, SCOPE_ADMIN];
 
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("unknown scope `{0}` (known: send, token:read, admin)")]
+    #[error("unknown scope `{0}` (known: send, token:read, events, admin)")]
     UnknownScope(String),
     #[error("a key needs at least one scope")]
     NoScopes,

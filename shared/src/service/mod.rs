@@ -3,6 +3,7 @@
 
 pub mod authorization;
 pub mod delivery;
+pub mod events;
 pub mod jobs;
 pub mod keys;
 pub mod links;

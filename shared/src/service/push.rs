@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::service::authorization::{self, hash_code, ExchangeError};
+use crate::service::events;
 use crate::store::{ChunkRef, FinishEvent, JobState, StoreError, TicketWrite};
 use crate::telemetry;
 use crate::wechat::{CustomMessage, MessageContent};
@@ -109,10 +110,12 @@ pub async fn on_component_push(app: &App, push: ComponentPush) -> Result<PushRep
             on_authorization(app, &a).await?;
         }
         ComponentPush::Unauthorized {
-            authorizer_appid, ..
+            authorizer_appid,
+            create_time,
+            ..
         } => {
             telemetry::count("Pushes", &[("Type", "unauthorized")]);
-            on_unauthorized(app, &authorizer_appid).await?;
+            on_unauthorized(app, &authorizer_appid, create_time).await?;
         }
         ComponentPush::Unknown { info_type, .. } => {
             telemetry::count("Pushes", &[("Type", "other")]);
@@ -172,12 +175,23 @@ fn code_expired(a: &Authorization, now: u64) -> bool {
     i64::try_from(now).is_ok_and(|now| expires_at > 0 && now >= expires_at)
 }
 
-async fn on_unauthorized(app: &App, appid: &str) -> Result<(), StoreError> {
+async fn on_unauthorized(app: &App, appid: &str, create_time: i64) -> Result<(), StoreError> {
     let now = app.now();
+    let tenant = events::tenant_of(app, appid).await?;
     if !app.store.revoke_authorizer(appid, now).await? {
         tracing::info!(appid, "unauthorized push for an account we do not know");
         return Ok(());
     }
+    // The push's CreateTime makes WeChat's retry of it the same event.
+    let event = events::model::lifecycle(
+        "authorizer.revoked",
+        appid,
+        tenant,
+        &create_time.to_string(),
+        events::record::appid_data(appid, &[]),
+        now,
+    );
+    events::record(app.store.as_ref(), &event).await?;
     let stopped = stop_queued_sends(app, appid, now).await?;
     tracing::info!(
         appid,
@@ -234,6 +248,7 @@ pub async fn on_authorizer_push(
                 BTreeMap::new(),
             );
             store_finish_event(app, event).await?;
+            record_push_event(app, appid, &message).await?;
             Ok(PushReply::Success)
         }
         MessageKind::MassSendJobFinish {
@@ -254,20 +269,45 @@ pub async fn on_authorizer_push(
             ]);
             let event = finish_event(app, appid, &message, *msg_id, "mass", status, None, counts);
             store_finish_event(app, event).await?;
+            record_push_event(app, appid, &message).await?;
             Ok(PushReply::Success)
         }
         _ => {
             telemetry::count("Pushes", &[("Type", push_type(&message))]);
-            if !first_delivery(app, appid, &message).await? {
-                tracing::info!(appid, msg_type = %message.msg_type, "WeChat retried a push we already handled");
-                return Ok(PushReply::Success);
-            }
             if is_release_test_account(appid) {
+                if !first_delivery(app, appid, &message).await? {
+                    tracing::info!(appid, msg_type = %message.msg_type, "WeChat retried a push we already handled");
+                    return Ok(PushReply::Success);
+                }
                 return Ok(release_test_reply(app, appid, &message).await);
             }
-            Ok(PushReply::Success)
+            let (event, targets) = record_push_event(app, appid, &message).await?;
+            match events::reply::ask(app, &event, &targets).await {
+                Some(content) => Ok(PushReply::Text {
+                    to_user: message.from_user_name.clone(),
+                    from_user: message.to_user_name.clone(),
+                    content,
+                }),
+                None => Ok(PushReply::Success),
+            }
         }
     }
+}
+
+/// The push as an event, stored before WeChat is answered (a store failure
+/// answers an error, so WeChat retries; its retry is the same event).
+async fn record_push_event(
+    app: &App,
+    appid: &str,
+    message: &AuthorizerMessage,
+) -> Result<(crate::store::EventRecord, Vec<crate::store::Webhook>), StoreError> {
+    let tenant = events::tenant_of(app, appid).await?;
+    let event = events::model::from_push(appid, tenant, message, app.now());
+    let (new, targets) = events::record::record_for(app.store.as_ref(), &event).await?;
+    if !new {
+        tracing::info!(appid, event_id = %event.id, "WeChat retried a push we already recorded");
+    }
+    Ok((event, targets))
 }
 
 fn push_type(message: &AuthorizerMessage) -> &'static str {

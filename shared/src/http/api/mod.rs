@@ -13,6 +13,7 @@
 //! 5. regenerate `docs/openapi.json` (see `http::openapi`); its tests fail until then.
 
 mod body;
+pub(crate) mod events;
 pub(crate) mod idempotency;
 mod multipart;
 pub(crate) mod requests;

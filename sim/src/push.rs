@@ -81,6 +81,14 @@ pub(crate) enum PushEvent {
         openid: String,
         event: String,
     },
+    /// Any follower message or event (`followers.rs` renders its fields).
+    Follower {
+        appid: String,
+        user_name: String,
+        openid: String,
+        msg_type: &'static str,
+        fields: String,
+    },
 }
 
 /// The sender openid used in mass-finish pushes (an account's system user).
@@ -318,6 +326,9 @@ impl Pusher {
                 "event",
                 format!("<Event>{}</Event>", cdata(event)),
             ),
+            PushEvent::Follower { appid, user_name, openid, msg_type, fields } => {
+                authorizer(msg_type, appid, user_name, openid, msg_type, fields.clone())
+            }
         }
     }
 }

@@ -136,7 +136,7 @@ pub fn check_shape(raw: &str, policy: Policy) -> Result<Url, UrlRefusal> {
     }
     let literal = match url.host() {
         None => return Err(UrlRefusal::NoHost),
-        Some(Host::Domain(d)) if d.is_empty() => return Err(UrlRefusal::NoHost),
+        Some(Host::Domain("")) => return Err(UrlRefusal::NoHost),
         Some(Host::Domain(_)) => None,
         Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
         Some(Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),

@@ -6,7 +6,7 @@
 
 mod api_common;
 
-use api_common::{options, Api, APPID, TENANT};
+use api_common::{on_both_stores, options, Api, APPID, TENANT};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use wxopen::service::events::deliver;
 use wxopen::service::events::signing::{verify, SIGNATURE_HEADER};
 use wxopen::store::TenantScope;
-use wxopen_tests::{on_both_stores, Backend, SignedPush};
+use wxopen_tests::{Backend, SignedPush};
 
 on_both_stores!(
     a_follower_message_becomes_one_event_delivered_once_with_a_valid_signature,
@@ -229,6 +229,36 @@ async fn a_follower_message_becomes_one_event_delivered_once_with_a_valid_signat
     assert_eq!(deliveries[0]["webhook_id"], webhook_id.as_str());
     assert_eq!(deliveries[0]["state"], "succeeded");
     assert_eq!(deliveries[0]["attempts"][0]["status"], 200);
+
+    // After a rotation both secrets sign for a day; the new one is shown once
+    let r = api
+        .post_raw(
+            &format!("/v1/webhooks/{webhook_id}/rotate-secret"),
+            &key,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_secret = r.body["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    let r = api
+        .post_raw(
+            &format!("/v1/webhooks/{webhook_id}/ping"),
+            &key,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(deliver_due(&api).await, 1);
+    let ping = receiver.got().pop().unwrap();
+    assert_eq!(ping.headers["wxopen-event-type"], "webhook.ping");
+    let header = ping.headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert_eq!(header.matches("v1=").count(), 2);
+    let now = api.env.sim.now();
+    assert_eq!(verify(header, &new_secret, &ping.body, now, 300), Ok(()));
+    assert_eq!(verify(header, &secret, &ping.body, now, 300), Ok(()));
 }
 
 async fn wechat_retrying_a_push_is_still_one_event(backend: Backend) {
@@ -303,6 +333,23 @@ async fn a_receiver_answering_500_500_200_gets_three_attempts_of_one_event(backe
     assert_eq!(statuses, [500, 500, 200]);
     assert_eq!(delivery["attempts"][0]["error"], "HTTP 500");
     assert_eq!(delivery["attempts"][0]["response"], "ok");
+
+    // A redelivery sends it once more, same id, its earlier attempts kept
+    let r = api
+        .post_raw(
+            &format!("/v1/events/{event_id}/redeliver"),
+            &key,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(deliver_due(&api).await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[3].headers["wxopen-event-id"], event_id);
+    let r = api.get(&format!("/v1/events/{event_id}"), Some(&key)).await;
+    assert_eq!(r.body["deliveries"][0]["attempt_count"], 4);
 }
 
 async fn a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart(backend: Backend) {

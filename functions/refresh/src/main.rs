@@ -1,11 +1,13 @@
 //! Lambda `refresh`, run by EventBridge Scheduler every 5 minutes: renews due
 //! tokens, checks ticket health and runs the daily reconcile when due
 //! (`service::refresh::scheduled`), then resumes send chunks that no stream
-//! record will announce again (deferred, or abandoned by a crashed worker).
+//! record will announce again (deferred, or abandoned by a crashed worker), and
+//! works the webhook deliveries due (retries, redeliveries, abandoned attempts).
 //! `{"task": "reconcile"}` (a manual invoke) forces a reconcile.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
+use wxopen::service::events::deliver;
 use wxopen::service::{refresh, worker};
 
 /// Chunks one run resumes at most, so a run stays well inside its timeout.
@@ -24,7 +26,13 @@ async fn main() -> Result<(), Error> {
         let scheduled = refresh::scheduled(app).await?;
         let owner = format!("lambda-{}", event.context.request_id);
         let resumed = worker::drain(app, &owner, MAX_RESUMED_CHUNKS).await?;
-        Ok(json!({ "refresh": scheduled, "resumed_chunks": resumed.worked() }))
+        let client = deliver::client(app)?;
+        let deliveries = deliver::drain(app, &client, &owner).await?;
+        Ok(json!({
+            "refresh": scheduled,
+            "resumed_chunks": resumed.worked(),
+            "deliveries": deliveries
+        }))
     }))
     .await
 }

@@ -198,17 +198,15 @@ async fn attempt(
         Ok(resp) => {
             let status = resp.status();
             attempt.status = Some(status.as_u16());
-            let read = read_capped(resp, MAX_RESPONSE_BYTES).await;
-            let (answer, read_error) = match read {
-                Ok(bytes) => (bytes, None),
-                Err((bytes, e)) => (bytes, Some(e)),
-            };
+            // A 2xx is success even if its body breaks off: the status is the answer.
+            let answer = read_capped(resp, MAX_RESPONSE_BYTES).await;
             let shown = &answer[..answer.len().min(RECORDED_RESPONSE_BYTES)];
             attempt.response =
                 (!shown.is_empty()).then(|| String::from_utf8_lossy(shown).into_owned());
-            match (status.is_success(), read_error) {
-                (true, _) => Ok(()),
-                (false, _) => Err(format!("HTTP {}", status.as_u16())),
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("HTTP {}", status.as_u16()))
             }
         }
         Err(e) if e.is_timeout() => Err(format!("timed out after {}s", ATTEMPT_TIMEOUT.as_secs())),
@@ -229,26 +227,18 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string().chars().take(200).collect()
 }
 
-/// The answer's body, at most `cap` bytes (the rest is never read); on a read
-/// failure, what had arrived and why.
-async fn read_capped(
-    mut resp: reqwest::Response,
-    cap: usize,
-) -> Result<Vec<u8>, (Vec<u8>, String)> {
+/// The answer's body, at most `cap` bytes (the rest is never read); what had
+/// arrived when the body broke off.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = cap - out.len();
-                out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if out.len() >= cap {
-                    return Ok(out);
-                }
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err((out, root_cause(&e))),
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = cap - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= cap {
+            break;
         }
     }
+    out
 }
 
 /// A success heals the subscription; failing continuously for

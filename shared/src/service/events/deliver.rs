@@ -14,6 +14,8 @@ use super::signing::{signature_header, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNA
 use super::webhooks::{policy, signing_secrets};
 use crate::app::App;
 use crate::outbound;
+#[cfg(test)]
+use crate::outbound::Policy;
 use crate::store::{
     Attempt, AttemptRecorded, Delivery, DeliveryClaim, DeliveryRef, NextStep, StoreError, Webhook,
     DELIVERY_LEASE_SECS,
@@ -345,6 +347,48 @@ pub async fn run_loop(app: App, mut stopped: tokio::sync::watch::Receiver<bool>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A receiver answering `status` with an endless body.
+    async fn endless_receiver(status: u16) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = format!("HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n\r\n");
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let garbage = vec![b'z'; 16 * 1024];
+            // Until the client hangs up: it must stop reading at the cap.
+            while socket.write_all(&garbage).await.is_ok() {}
+        });
+        format!("http://{addr}/hook")
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_read_to_the_cap_only() {
+        let url = endless_receiver(500).await;
+        let client = outbound::client(
+            Policy {
+                allow_private: true,
+            },
+            ATTEMPT_TIMEOUT,
+        )
+        .unwrap();
+        let started = Instant::now();
+        let resp = client.post(&url).body("{}").send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 500);
+        let read = read_capped(resp, MAX_RESPONSE_BYTES).await;
+        assert_eq!(read.len(), MAX_RESPONSE_BYTES);
+        assert!(read.iter().all(|b| *b == b'z'));
+        assert!(
+            started.elapsed() < ATTEMPT_TIMEOUT,
+            "it did not wait for the end"
+        );
+    }
 
     #[test]
     fn retries_back_off_for_more_than_a_day_then_stop() {

@@ -214,3 +214,31 @@ async fn two_stores_on_one_file_race_for_a_lease_and_one_wins() {
     assert!(owners[0].is_some());
     assert_eq!(owners[0], owners[1]);
 }
+
+#[tokio::test]
+async fn the_purge_deletes_expired_events_with_their_deliveries_and_nothing_live() {
+    use wxopen::store::EventRecord;
+    let store = file_store(&scratch_dir().join("state.db"), COMPONENT_APPID);
+    let event = |id: &str, created_at: u64| EventRecord {
+        id: id.into(),
+        event_type: "message.text".into(),
+        appid: "wxa1".into(),
+        tenant: Some("acme".into()),
+        created_at,
+        data: serde_json::Map::new(),
+        expires_at: created_at + 100,
+    };
+    store
+        .record_event(&event("evt_old", NOW), &["wh_a".into()])
+        .await
+        .unwrap();
+    store
+        .record_event(&event("evt_new", NOW + 500), &["wh_a".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 1);
+    assert!(store.list_deliveries("evt_old").await.unwrap().is_empty());
+    assert_eq!(store.list_deliveries("evt_new").await.unwrap().len(), 1);
+    assert!(store.get_event("evt_new", NOW + 500).await.unwrap().is_some());
+    assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 0);
+}

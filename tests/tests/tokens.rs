@@ -295,6 +295,9 @@ mod flaky {
         async fn redeliver(&self, e: &EventRecord, w: &str, now: u64) -> StoreResult<()> {
             self.inner.redeliver(e, w, now).await
         }
+        async fn purge_expired_events(&self, now: u64, limit: u32) -> StoreResult<u64> {
+            self.inner.purge_expired_events(now, limit).await
+        }
     }
 
     #[async_trait::async_trait]

@@ -260,6 +260,10 @@ pub trait EventStore: Send + Sync {
     /// Makes the delivery of `event` to `webhook_id` pending and due at `now`,
     /// creating it if the subscription had none (a redelivery). Attempts are kept.
     async fn redeliver(&self, event: &EventRecord, webhook_id: &str, now: u64) -> StoreResult<()>;
+    /// Deletes up to `limit` events expired at `now` with their deliveries;
+    /// how many events went. DynamoDB's TTL does this by itself (0 here);
+    /// SQLite has no TTL, so `serve` calls it now and then.
+    async fn purge_expired_events(&self, now: u64, limit: u32) -> StoreResult<u64>;
 }
 
 #[cfg(test)]

@@ -125,6 +125,14 @@ pub async fn a_recorded_event_expires(store: Store) {
     store.record_event(&e, &["wh_a".into()]).await.unwrap();
     let later = e.expires_at + 10;
     assert_eq!(store.get_event("evt_1", later).await.unwrap(), None);
+    // A purge (SQLite's stand-in for a TTL) never takes a live event.
+    store
+        .record_event(&event("evt_live", Some("acme"), "message.text", later), &[])
+        .await
+        .unwrap();
+    store.purge_expired_events(later, 100).await.unwrap();
+    assert_eq!(store.get_event("evt_1", later).await.unwrap(), None);
+    assert!(store.get_event("evt_live", later).await.unwrap().is_some());
     assert!(store.due_deliveries(later, 10).await.unwrap().is_empty());
     assert_eq!(
         store

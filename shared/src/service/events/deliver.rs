@@ -39,6 +39,10 @@ pub const DISABLE_AFTER_SECS: u64 = 3 * 86400;
 const PARALLEL: usize = 16;
 /// How often the `serve` loop looks for due deliveries when idle.
 const POLL_EVERY: Duration = Duration::from_millis(200);
+/// How often `serve` deletes expired events (SQLite has no TTL).
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// Events deleted per purge call (one short write each).
+const PURGE_BATCH: u32 = 500;
 
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +316,28 @@ pub async fn work_announced(
     failed
 }
 
+/// Deletes expired events in short batches until none is left.
+async fn purge_expired(app: &App) {
+    let mut purged = 0;
+    loop {
+        match app.store.purge_expired_events(app.now(), PURGE_BATCH).await {
+            Ok(n) => {
+                purged += n;
+                if n < u64::from(PURGE_BATCH) {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge expired events");
+                break;
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "expired events purged");
+    }
+}
+
 /// The delivery loop of `wxopen serve`: drains due deliveries, then polls
 /// every [`POLL_EVERY`], until `stopped` turns true. An attempt in flight at
 /// shutdown is abandoned; its lease runs out and it is attempted again.
@@ -324,9 +350,14 @@ pub async fn run_loop(app: App, mut stopped: tokio::sync::watch::Receiver<bool>)
         }
     };
     let owner = crate::service::worker::worker_owner("deliver");
+    let mut purged_at: Option<Instant> = None;
     loop {
         if *stopped.borrow() {
             return;
+        }
+        if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            purge_expired(&app).await;
+            purged_at = Some(Instant::now());
         }
         let worked = tokio::select! {
             r = drain(&app, &client, &owner) => r.unwrap_or_else(|e| {

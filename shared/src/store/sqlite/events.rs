@@ -25,6 +25,8 @@ CREATE TABLE event (
 ) WITHOUT ROWID;
 -- The tenant feed, in feed order (created_at, id).
 CREATE INDEX event_feed ON event (cappid, tenant, created_at, id) WHERE tenant IS NOT NULL;
+-- SQLite has no TTL: the purge finds expired events here.
+CREATE INDEX event_expiry ON event (cappid, expires_at);
 
 CREATE TABLE delivery (
     cappid        TEXT    NOT NULL,
@@ -430,6 +432,27 @@ impl EventStore for SqliteStore {
                 int(event.expires_at)
             ])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn purge_expired_events(&self, now: u64, limit: u32) -> StoreResult<u64> {
+        let limit = sql_limit(limit)?;
+        self.write("purge_expired_events", move |tx, cappid| {
+            let ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM event WHERE cappid = ?1 AND expires_at <= ?2 ORDER BY expires_at LIMIT ?3",
+                )?
+                .query_map(params![cappid, int(now), limit], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut deliveries =
+                tx.prepare_cached("DELETE FROM delivery WHERE cappid = ?1 AND event_id = ?2")?;
+            let mut events = tx.prepare_cached("DELETE FROM event WHERE cappid = ?1 AND id = ?2")?;
+            for id in &ids {
+                deliveries.execute(params![cappid, id])?;
+                events.execute(params![cappid, id])?;
+            }
+            Ok(ids.len() as u64)
         })
         .await
     }

@@ -129,12 +129,12 @@ pub async fn app(target: &TargetArgs) -> Result<wxopen::app::App, String> {
             ));
         }
     }
-    wxopen::lambda_support::build_app(config)
+    wxopen::startup::build_app(config)
         .await
         .map_err(|e| error_chain(&e))
 }
 
-pub use wxopen::lambda_support::error_chain;
+pub use wxopen::startup::error_chain;
 
 /// `wxopen keys …` (needs the full configuration, or `--sandbox`).
 #[derive(Args, Debug)]

@@ -33,7 +33,7 @@ pub fn config(
     public_url: &str,
     listen: SocketAddr,
 ) -> Result<Config, ConfigError> {
-    let mut settings: BTreeMap<String, String> = wxopen::lambda_support::settings_from_env();
+    let mut settings: BTreeMap<String, String> = wxopen::startup::settings_from_env();
     let fixed = [
         (
             "WXOPEN_COMPONENT_APPID",

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use wxopen::app::App;
 use wxopen::config::{Config, StoreSpec};
-use wxopen::lambda_support::{build_app, open_store};
 use wxopen::local::ServeLimits;
+use wxopen::startup::{build_app, open_store};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {

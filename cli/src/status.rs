@@ -136,6 +136,7 @@ mod tests {
     use super::*;
     use wxopen::secret::Secret;
     use wxopen::store::sqlite::SqliteStore;
+    use wxopen::store::ComponentStore;
 
     #[tokio::test]
     async fn an_empty_store_reports_no_ticket_no_token_and_nothing_queued() {

@@ -11,13 +11,13 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod http_client;
-pub mod lambda_support;
 #[cfg(feature = "local-server")]
 pub mod local;
 pub mod outbound;
 pub mod pages;
 pub mod secret;
 pub mod service;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use store_contract::{Store, COMPONENT_APPID, NOW};
 use wxopen::store::sqlite::SqliteStore;
-use wxopen::store::{AuthorizationGrant, StateStore, StoreError};
+use wxopen::store::{AuthorizationGrant, AuthorizerStore, StoreError};
 
 /// A fresh directory under cargo's scratch space for integration tests
 /// (`target/tmp`), kept after the test so a failure can be inspected.
@@ -64,7 +64,7 @@ async fn two_component_appids_on_one_file_see_nothing_of_each_other() {
     let path = scratch_dir().join("shared.db");
     let a = file_store(&path, COMPONENT_APPID);
     let b = file_store(&path, "wxcomponent0002");
-    store_contract::namespaces_do_not_see_each_other(a, b).await;
+    store_contract::namespacing::namespaces_do_not_see_each_other(a, b).await;
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn reopening_keeps_records_and_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]
@@ -239,6 +239,10 @@ async fn the_purge_deletes_expired_events_with_their_deliveries_and_nothing_live
     assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 1);
     assert!(store.list_deliveries("evt_old").await.unwrap().is_empty());
     assert_eq!(store.list_deliveries("evt_new").await.unwrap().len(), 1);
-    assert!(store.get_event("evt_new", NOW + 500).await.unwrap().is_some());
+    assert!(store
+        .get_event("evt_new", NOW + 500)
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 0);
 }

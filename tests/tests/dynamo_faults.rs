@@ -99,8 +99,15 @@ async fn fifty_racers_under_faults_cause_one_renewal_and_each_gets_the_token_or_
 async fn a_thousand_recipient_job_under_faults_sends_everyone_exactly_once() {
     // Given an account with 1,000 more followers and serve's worker running
     let (api, proxy) = api_behind_proxy(1000).await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = wxopen::service::worker::spawn_loop(api.env.app.clone(), stopped);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(
+        wxopen::service::worker::Worker::new(api.env.app.clone(), "serve-test").run_until(
+            wxopen::service::worker::Feed::polling(wxopen::service::worker::POLL_INTERVAL),
+            async {
+                let _ = stopped.await;
+            },
+        ),
+    );
     let openids = extra_followers(1000);
     let body = template_body(&openids);
 
@@ -138,7 +145,7 @@ async fn a_thousand_recipient_job_under_faults_sends_everyone_exactly_once() {
     })
     .await;
     proxy.set_plan(FaultPlan::none());
-    let _ = stop.send(true);
+    let _ = stop.send(());
     let _ = worker.await;
     let seen = proxy.counts();
     println!("DynamoDB requests and injected faults: {seen:?}");

@@ -6,8 +6,8 @@
 
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
-    Chunk, ChunkRef, ChunkState, ClaimOutcome, IdempotencyOutcome, IdempotencyRecord, Job,
-    JobState, LeaseOutcome, StateStore,
+    Chunk, ChunkRef, ChunkState, ClaimOutcome, ComponentStore, IdempotencyOutcome,
+    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, PushStore,
 };
 use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
 use wxopen_tests::unique_table_name;
@@ -38,6 +38,7 @@ fn job(id: &str, chunks: u32) -> (Job, Vec<Chunk>) {
         payload: r#"{"template_id":"tpl"}"#.into(),
         total: chunks,
         chunk_count: chunks,
+        chunks_done: 0,
         state: JobState::Queued,
         stop_reason: None,
         created_at: NOW,

@@ -337,6 +337,10 @@ mod flaky {
         fn component_appid(&self) -> &str {
             self.inner.component_appid()
         }
+    }
+
+    #[async_trait::async_trait]
+    impl ComponentStore for FailingRenewalWrites {
         async fn get_ticket(&self, now: u64) -> StoreResult<Option<Ticket>> {
             self.inner.get_ticket(now).await
         }
@@ -380,6 +384,10 @@ mod flaky {
         async fn invalidate_component_token(&self, version: u64) -> StoreResult<bool> {
             self.inner.invalidate_component_token(version).await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl AuthorizerStore for FailingRenewalWrites {
         async fn get_authorizer(&self, appid: &str) -> StoreResult<Option<Authorizer>> {
             self.inner.get_authorizer(appid).await
         }
@@ -410,7 +418,7 @@ mod flaky {
             due_before: u64,
             cursor: Option<&str>,
             limit: u32,
-        ) -> StoreResult<Page<String>> {
+        ) -> StoreResult<Page<Authorizer>> {
             self.inner.due_authorizers(due_before, cursor, limit).await
         }
         async fn acquire_authorizer_lease(
@@ -463,6 +471,10 @@ mod flaky {
                 .repair_refresh_token(appid, refresh_token, now)
                 .await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl LinkStore for FailingRenewalWrites {
         async fn create_link(&self, link: &Link) -> StoreResult<()> {
             self.inner.create_link(link).await
         }
@@ -483,6 +495,10 @@ mod flaky {
         async fn get_preauth(&self, code_hash: &str, now: u64) -> StoreResult<Option<PreAuth>> {
             self.inner.get_preauth(code_hash, now).await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl ApiKeyStore for FailingRenewalWrites {
         async fn put_api_key(&self, key: &ApiKey) -> StoreResult<()> {
             self.inner.put_api_key(key).await
         }
@@ -495,8 +511,18 @@ mod flaky {
         async fn revoke_api_key(&self, hash: &str) -> StoreResult<bool> {
             self.inner.revoke_api_key(hash).await
         }
-        async fn create_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
-            self.inner.create_job(job, chunks).await
+    }
+
+    #[async_trait::async_trait]
+    impl JobStore for FailingRenewalWrites {
+        async fn begin_job(&self, job: &Job) -> StoreResult<()> {
+            self.inner.begin_job(job).await
+        }
+        async fn add_chunks(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
+            self.inner.add_chunks(job, chunks).await
+        }
+        async fn commit_job(&self, job: &Job, chunks: &[Chunk]) -> StoreResult<()> {
+            self.inner.commit_job(job, chunks).await
         }
         async fn get_job(&self, id: &str, now: u64) -> StoreResult<Option<Job>> {
             self.inner.get_job(id, now).await
@@ -547,6 +573,10 @@ mod flaky {
         async fn release_chunk(&self, chunk: &ChunkRef, owner: &str) -> StoreResult<()> {
             self.inner.release_chunk(chunk, owner).await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl IdempotencyStore for FailingRenewalWrites {
         async fn insert_idempotency(
             &self,
             record: &IdempotencyRecord,
@@ -567,6 +597,10 @@ mod flaky {
         async fn delete_idempotency(&self, key_hash: &str) -> StoreResult<()> {
             self.inner.delete_idempotency(key_hash).await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl PushStore for FailingRenewalWrites {
         async fn put_finish_event(&self, event: &FinishEvent) -> StoreResult<()> {
             self.inner.put_finish_event(event).await
         }

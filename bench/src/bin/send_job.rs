@@ -1,15 +1,17 @@
-//! A 10,000-recipient template job against the simulator with 50 ms injected
-//! latency per send and the default concurrency of 32 per authorizer.
+//! A 100,000-recipient template job (a service account's daily template quota)
+//! against the simulator with 50 ms injected latency per send and the default
+//! concurrency of 32 per authorizer.
 //!
 //! `cargo run --release -p wxopen-bench --bin send_job [-- sqlite|dynamo|both [RECIPIENTS]] [--floor]`
 //! (DynamoDB needs `AWS_ENDPOINT_URL_DYNAMODB`, e.g. moto_server.)
 //!
 //! `--floor` measures, instead of the job, the same number of sends straight
 //! through the WeChat client in 32 loops (no job, store or worker): the wall
-//! time that the HTTP round trip and the simulator allow, to hold the job's against.
+//! time that the HTTP round trip and the simulator allow, and the memory the
+//! simulator itself grows by, to hold the job's against.
 //!
 //! Prints, per store: wall time against the ideal (recipients × 50 ms / 32;
-//! target ≤ 1.15×), peak memory (target ≤ 64 MiB; the in-process simulator is
+//! target ≤ 1.10×), peak memory (target ≤ 64 MiB; the in-process simulator is
 //! included, so this is an upper bound), CPU per recipient (simulator included),
 //! and on DynamoDB the store writes per recipient (target ≤ 0.05). It also
 //! samples the authorizer's send permits in use, to show how much of the time
@@ -27,7 +29,7 @@ const APPID: &str = "wx5add0a0000000001";
 const TEMPLATE: &str = "SimTpl01OrderShipped";
 const LATENCY: Duration = Duration::from_millis(50);
 const CONCURRENCY: usize = 32;
-const TARGET_RATIO: f64 = 1.15;
+const TARGET_RATIO: f64 = 1.10;
 const TARGET_PEAK_MIB: f64 = 64.0;
 const TARGET_WRITES_PER_RECIPIENT: f64 = 0.05;
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
@@ -39,7 +41,7 @@ async fn main() -> Result<(), Failure> {
     let floor = std::env::args().any(|a| a == "--floor");
     let mut args = std::env::args().skip(1).filter(|a| a != "--floor");
     let which = args.next().unwrap_or_else(|| "both".to_owned());
-    let recipients: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let recipients: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let dynamo_available = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok();
     let backends: Vec<Backend> = match which.as_str() {
         "sqlite" => vec![Backend::Sqlite],
@@ -134,7 +136,8 @@ async fn run(backend: Backend, recipients: usize, floor: bool) -> Result<(), Fai
         send::new_job_id(),
     )
     .await?;
-    let report = worker::drain(&app, "bench-worker", usize::MAX).await?;
+    let created = started.elapsed();
+    let report = worker::drain(&app, "bench-worker").await;
     let wall = started.elapsed();
     let busy = sampler.finish();
     let cpu = cpu_seconds() - cpu_before;
@@ -150,13 +153,17 @@ async fn run(backend: Backend, recipients: usize, floor: bool) -> Result<(), Fai
     println!("\n== {backend:?} ==");
     println!(
         "job {}: {} chunks, state {}, sent {} (simulator recorded {sent_unique}), failed {}, unknown {}, unsent {}, store errors {}",
-        job.job_id, job.chunks, view.state, view.counts.sent, view.counts.failed, view.counts.unknown, view.counts.unsent, report.errors
+        job.job_id, job.chunks, view.state, view.counts.sent, view.counts.failed, view.counts.unknown, view.counts.unsent, report.failed.len()
     );
     println!(
         "wall time      {:>8.2} s   ideal {:.2} s   ratio {ratio:.3} (target ≤ {TARGET_RATIO}) {}",
         wall.as_secs_f64(),
         ideal.as_secs_f64(),
         verdict(ratio <= TARGET_RATIO)
+    );
+    println!(
+        "job created in {:.2} s (its writes, inside the wall time)",
+        created.as_secs_f64()
     );
     busy.print(CONCURRENCY, wall);
     let peak_mib = peak as f64 / 1024.0;
@@ -344,6 +351,12 @@ async fn client_floor(
         wall.as_secs_f64(),
         wall.as_secs_f64() / ideal,
         busy.as_secs_f64() * 1e3 / sends.max(1) as f64
+    );
+    // The simulator keeps every send (dedupe ids, the sends it reports): the
+    // job's peak less this one is what the job itself holds.
+    println!(
+        "client floor peak memory {:.1} MiB (process, simulator included)",
+        memory_kib("VmHWM") as f64 / 1024.0
     );
     Ok(())
 }

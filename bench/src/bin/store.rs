@@ -98,6 +98,7 @@ async fn seed(store: &dyn StateStore) -> BenchResult<()> {
         payload: r#"{"template_id":"t"}"#.into(),
         total: 200,
         chunk_count: 1,
+        chunks_done: 0,
         state: JobState::Running,
         stop_reason: None,
         created_at: NOW,

@@ -9,7 +9,7 @@ use wxopen::http::Function;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wxopen::telemetry::init();
-    let app = wxopen::lambda_support::lambda_app().await?;
+    let app = wxopen::startup::lambda_app().await?;
     let app = &app;
     lambda_http::run(service_fn(move |request: Request| async move {
         let request = request.map(|body| Bytes::copy_from_slice(body.as_ref()));

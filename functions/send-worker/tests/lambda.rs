@@ -44,3 +44,36 @@ async fn a_chunk_that_no_longer_exists_is_acknowledged_not_retried_forever() {
         .response();
     assert_eq!(answer, json!({"batchItemFailures": []}));
 }
+
+#[tokio::test]
+async fn an_event_that_is_not_a_stream_batch_is_refused_not_acknowledged() {
+    // Given a record without the stream's required fields
+    let fut = FunctionUnderTest::start(binary()).await;
+    let event = json!({"Records": [{"eventName": "INSERT", "dynamodb": {"Keys": {}}}]});
+    // When it is delivered
+    let outcome = fut.api.invoke(event, Duration::from_secs(20)).await;
+    // Then the invocation fails (the stream retries it), rather than answering that nothing failed
+    assert!(
+        matches!(outcome, wxopen_tests::lambda_runtime::Outcome::Error(_)),
+        "a malformed batch was answered as processed"
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_key_that_is_not_a_string_is_acknowledged_untouched() {
+    let fut = FunctionUnderTest::start(binary()).await;
+    let appid = fut.sim.config().component.appid.clone();
+    let mut record = stream_record(
+        "300",
+        &format!("{appid}#job#j1"),
+        "chunk#00000",
+        json!({"kind": {"S": "chunk"}}),
+    );
+    record["dynamodb"]["Keys"]["sk"] = json!({"N": "1"});
+    let answer = fut
+        .api
+        .invoke(json!({"Records": [record]}), Duration::from_secs(20))
+        .await
+        .response();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+}

@@ -1,6 +1,7 @@
 //! How large a request body each route takes, decided from the route alone so
 //! that a server can refuse a body before buffering it: WeChat pushes 64 KiB,
-//! JSON bodies 2 MiB, uploads 12 MiB on the media route only, and no body on
+//! JSON bodies 2 MiB (a template message to up to 100,000 recipients 4 MiB),
+//! uploads 12 MiB on the media route only, and no body on
 //! the routes that read none. Routes that need an API key read no more than
 //! 64 KiB of a body before the key has been checked, so a stranger can never
 //! make a server hold more than that per connection.
@@ -14,8 +15,10 @@ use super::{ApiError, Function, Handler, Route};
 
 /// A WeChat push: the encrypted XML envelope.
 pub const PUSH_BODY_BYTES: usize = crate::xml::MAX_XML_BYTES;
-/// A JSON body (10,000 openids with a template fit easily).
-pub const JSON_BODY_BYTES: usize = super::api::MAX_JSON_BYTES;
+/// A JSON body (10,000 openids with a message fit easily).
+pub const JSON_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// A template message, which may go to 100,000 recipients (about 3.1 MB of openids).
+pub const TEMPLATE_BODY_BYTES: usize = super::api::MAX_JSON_BYTES;
 /// A media upload (WeChat's own limit is 10 MB; multipart framing adds a little).
 pub const MEDIA_BODY_BYTES: usize = super::MAX_BODY_BYTES;
 /// The most of a body read before the request's API key has been checked.
@@ -26,9 +29,8 @@ pub fn body_limit(handler: Handler) -> usize {
     use Handler::*;
     match handler {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
-        CreateLink | TemplateMessages | MassMessages | CustomMessages | CreateWebhook => {
-            JSON_BODY_BYTES
-        }
+        TemplateMessages => TEMPLATE_BODY_BYTES,
+        CreateLink | MassMessages | CustomMessages | CreateWebhook => JSON_BODY_BYTES,
         Media => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
@@ -69,13 +71,42 @@ mod tests {
     }
 
     #[test]
-    fn only_the_media_route_takes_more_than_a_json_body() {
+    fn only_template_messages_and_media_take_more_than_a_json_body() {
         let big: Vec<_> = ROUTES
             .iter()
             .filter(|r| body_limit(r.handler) > JSON_BODY_BYTES)
             .map(|r| r.pattern)
             .collect();
-        assert_eq!(big, ["/v1/authorizers/{appid}/media"]);
+        assert_eq!(
+            big,
+            [
+                "/v1/authorizers/{appid}/template-messages",
+                "/v1/authorizers/{appid}/media"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_template_message_to_the_most_recipients_fits_its_route() {
+        let touser: Vec<String> = (0..crate::service::send::MAX_RECIPIENTS)
+            .map(|i| format!("oSbx01Follower{i:014}"))
+            .collect();
+        let body = serde_json::json!({
+            "touser": touser,
+            "template_id": "tmpl-order-shipped-000000000000000000000",
+            "url": "https://shop.example.com/orders/12345",
+            "data": {"first": {"value": "Your order has shipped", "color": "#173177"}},
+        });
+        let len = serde_json::to_vec(&body).unwrap().len();
+        let route = route("POST", "/v1/authorizers/{appid}/template-messages");
+        assert!(
+            check_body(route.handler, len).is_ok(),
+            "{len} bytes refused"
+        );
+        assert!(
+            len > JSON_BODY_BYTES,
+            "the test no longer needs the larger limit"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::domain::{DeliveryStatus, RecipientProgress, StopReason};
 use crate::store::{ChunkState, Job, JobState, RecipientResult, StoreError};
 use std::collections::HashMap;
 /// Most recipients one page holds.
-pub const MAX_PAGE: usize = 10_000;
+pub(crate) const MAX_PAGE: usize = 10_000;
 
 /// Recipients by status, over the whole job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +62,13 @@ pub async fn job_view(
     cursor: usize,
     limit: usize,
 ) -> Result<Option<JobView>, StoreError> {
-    let Some(job) = app.store.get_job(job_id, app.now()).await? else {
+    // A job still being created is nobody's to see yet.
+    let Some(job) = app
+        .store
+        .get_job(job_id, app.now())
+        .await?
+        .filter(crate::store::workable)
+    else {
         return Ok(None);
     };
     let mut chunks = app.store.list_chunks(job_id).await?;

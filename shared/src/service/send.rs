@@ -1,4 +1,4 @@
-//! Template messages to 1..=10,000 openids: small requests are sent inline and
+//! Template messages to 1..=100,000 openids: small requests are sent inline and
 //! answered with per-recipient results; larger ones become a job of chunks for
 //! the worker (design.md §2 "Send", §6).
 
@@ -12,11 +12,9 @@ use futures::StreamExt;
 use std::collections::HashMap;
 
 /// Most recipients of one template request (the request type and its schema's `maxItems` use it).
-pub const MAX_RECIPIENTS: usize = 10_000;
+pub const MAX_RECIPIENTS: usize = 100_000;
 /// Jobs and their chunks are kept this long.
 pub const JOB_TTL_SECS: u64 = 7 * 24 * 3600;
-/// A job is written in one atomic write of the job and its chunks, which holds at most this many chunks.
-pub const MAX_CHUNKS_PER_JOB: usize = 99;
 /// Extra passes over recipients that were certainly not sent (busy, 5xx) in an inline send.
 const INLINE_RETRY_ROUNDS: u32 = 2;
 
@@ -135,12 +133,8 @@ pub fn new_job_id() -> String {
     format!("job_{}", hex::encode(bytes))
 }
 
-/// Recipients per chunk: the configured size, grown if needed so a job fits in one atomic write.
-pub fn chunk_size(configured: usize, total: usize) -> usize {
-    configured.max(1).max(total.div_ceil(MAX_CHUNKS_PER_JOB))
-}
-
-/// Stores the job and its chunks in one write; the worker (stream or in-process loop) takes it from there.
+/// Stores the job and its chunks (as `store::JobStore::create_job` does: never
+/// visible or worked half-written); the worker takes it from there.
 pub async fn enqueue_job(
     app: &App,
     appid: &str,
@@ -150,22 +144,25 @@ pub async fn enqueue_job(
 ) -> Result<QueuedJob, SendError> {
     let now = app.now();
     let expires_at = now + JOB_TTL_SECS;
-    let size = chunk_size(app.config.chunk_size, send.recipients.len());
-    let chunks: Vec<Chunk> = send
-        .recipients
-        .chunks(size)
-        .enumerate()
-        .map(|(i, recipients)| Chunk {
-            job_id: job_id.clone(),
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            appid: appid.to_owned(),
-            recipients: recipients.to_vec(),
-            results: Vec::new(),
-            state: ChunkState::Pending,
-            lease_owner: None,
-            lease_until: 0,
-            attempts: 0,
-            expires_at,
+    let size = app.config.chunk_size.max(1);
+    let total = u32::try_from(send.recipients.len()).unwrap_or(u32::MAX);
+    // The recipients move into their chunks: a large job is held once, not twice.
+    let mut recipients = send.recipients.into_iter();
+    let chunks: Vec<Chunk> = (0u32..)
+        .map_while(|index| {
+            let part: Vec<String> = recipients.by_ref().take(size).collect();
+            (!part.is_empty()).then(|| Chunk {
+                job_id: job_id.clone(),
+                index,
+                appid: appid.to_owned(),
+                recipients: part,
+                results: Vec::new(),
+                state: ChunkState::Pending,
+                lease_owner: None,
+                lease_until: 0,
+                attempts: 0,
+                expires_at,
+            })
         })
         .collect();
     let payload = serde_json::to_string(&send.message)
@@ -176,8 +173,9 @@ pub async fn enqueue_job(
         tenant: tenant.to_owned(),
         kind: "template".to_owned(),
         payload,
-        total: u32::try_from(send.recipients.len()).unwrap_or(u32::MAX),
+        total,
         chunk_count: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
+        chunks_done: 0,
         state: JobState::Queued,
         stop_reason: None,
         created_at: now,
@@ -194,13 +192,6 @@ pub async fn enqueue_job(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunk_size_grows_so_a_job_fits_one_atomic_write() {
-        assert_eq!(chunk_size(200, 10_000), 200);
-        assert_eq!(chunk_size(50, 10_000), 102);
-        assert!(10_000usize.div_ceil(chunk_size(50, 10_000)) <= MAX_CHUNKS_PER_JOB);
-    }
 
     #[test]
     fn outcomes_map_to_stored_statuses() {

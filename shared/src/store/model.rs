@@ -183,6 +183,8 @@ pub struct ApiKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Being written (see `store::JobStore::begin_job`): shown to no client, worked by no worker.
+    Creating,
     Queued,
     Running,
     Done,
@@ -191,12 +193,25 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The stored (and answered) name.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Creating => "creating",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "creating" => Some(JobState::Creating),
+            "queued" => Some(JobState::Queued),
+            "running" => Some(JobState::Running),
+            "done" => Some(JobState::Done),
+            "stopped" => Some(JobState::Stopped),
+            _ => None,
         }
     }
 }
@@ -219,6 +234,8 @@ pub struct Job {
     pub payload: String,
     pub total: u32,
     pub chunk_count: u32,
+    /// Chunks finished done, counted by the write that finished each.
+    pub chunks_done: u32,
     pub state: JobState,
     /// Stored as its text form (`code` or `code:errcode`).
     pub stop_reason: Option<StopReason>,
@@ -232,6 +249,26 @@ pub enum ChunkState {
     Pending,
     Done,
     Stopped,
+}
+
+impl ChunkState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkState::Pending => "pending",
+            ChunkState::Done => "done",
+            ChunkState::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ChunkState::Pending),
+            "done" => Some(ChunkState::Done),
+            "stopped" => Some(ChunkState::Stopped),
+            _ => None,
+        }
+    }
 }
 
 /// The outcome for one recipient.

@@ -10,6 +10,7 @@
 //! else waits on the record (bounded, with jitter) and uses what the holder
 //! stored. A holder that died leaves a lease that expires after [`LEASE_SECS`].
 
+mod memo;
 mod renew;
 
 pub(crate) use renew::store_with_retry;
@@ -17,7 +18,7 @@ pub(crate) use renew::store_with_retry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::store::{StateStore, StoreError};
+use crate::store::{Authorizer, StateStore, StoreError};
 use crate::wechat::{ErrorClass, WechatClient, WechatError};
 use std::future::Future;
 use std::sync::Arc;
@@ -78,13 +79,14 @@ pub(crate) struct Held {
     pub renewed: bool,
 }
 
-/// Hands out valid tokens. Cheap to clone.
+/// Hands out valid tokens. Cheap to clone (clones share the component token memo).
 #[derive(Clone)]
 pub struct TokenManager {
     config: Arc<Config>,
     store: Arc<dyn StateStore>,
     wechat: WechatClient,
     clock: Arc<dyn Clock>,
+    component_memo: memo::ComponentMemo,
 }
 
 impl TokenManager {
@@ -99,6 +101,7 @@ impl TokenManager {
             store,
             wechat,
             clock,
+            component_memo: memo::ComponentMemo::default(),
         }
     }
 
@@ -109,7 +112,10 @@ impl TokenManager {
 
     /// A valid authorizer_access_token, renewed under the lease when due.
     pub async fn authorizer_token(&self, appid: &str) -> Result<Secret, TokenError> {
-        Ok(self.obtain_authorizer(appid, USE_MARGIN_SECS).await?.token)
+        Ok(self
+            .obtain_authorizer(appid, USE_MARGIN_SECS, None)
+            .await?
+            .token)
     }
 
     /// Runs `call` with the component token; on a token-invalid error,
@@ -128,6 +134,7 @@ impl TokenManager {
                     "component token rejected; invalidating and renewing once"
                 );
                 crate::telemetry::count("TokenRejected", &[("Kind", "component")]);
+                self.component_memo.forget(held.version);
                 self.store.invalidate_component_token(held.version).await?;
                 let again = self.obtain_component(USE_MARGIN_SECS).await?;
                 Ok(call(again.token).await?)
@@ -146,7 +153,7 @@ impl TokenManager {
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, WechatError>>,
     {
-        let held = self.obtain_authorizer(appid, USE_MARGIN_SECS).await?;
+        let held = self.obtain_authorizer(appid, USE_MARGIN_SECS, None).await?;
         match call(held.token).await {
             Err(e) if e.class() == ErrorClass::TokenInvalid => {
                 tracing::warn!(
@@ -159,7 +166,7 @@ impl TokenManager {
                 self.store
                     .invalidate_authorizer_token(appid, held.version)
                     .await?;
-                let again = self.obtain_authorizer(appid, USE_MARGIN_SECS).await?;
+                let again = self.obtain_authorizer(appid, USE_MARGIN_SECS, None).await?;
                 Ok(call(again.token).await?)
             }
             other => Ok(other?),
@@ -179,7 +186,22 @@ impl TokenManager {
         margin: u64,
     ) -> Result<Renewal, TokenError> {
         Ok(renewal(
-            self.obtain_authorizer(appid, margin).await?.renewed,
+            self.obtain_authorizer(appid, margin, None).await?.renewed,
+        ))
+    }
+
+    /// [`Self::refresh_authorizer`] for a record the caller has just read (the
+    /// sweep's due listing): no second read before the lease.
+    pub async fn refresh_due_authorizer(
+        &self,
+        authorizer: Authorizer,
+        margin: u64,
+    ) -> Result<Renewal, TokenError> {
+        let appid = authorizer.appid.clone();
+        Ok(renewal(
+            self.obtain_authorizer(&appid, margin, Some(authorizer))
+                .await?
+                .renewed,
         ))
     }
 

@@ -3,7 +3,9 @@
 
 use super::{wechat_error_metric, Held, TokenError, TokenManager, LEASE_SECS};
 use crate::secret::Secret;
-use crate::store::{AuthorizerStatus, LeaseOutcome, RenewalOutcome, RenewedTokens, StoreResult};
+use crate::store::{
+    Authorizer, AuthorizerStatus, LeaseOutcome, RenewalOutcome, RenewedTokens, StoreResult,
+};
 use crate::telemetry;
 use crate::wechat::ErrorClass;
 use std::future::Future;
@@ -88,11 +90,16 @@ where
 impl TokenManager {
     /// A component token valid for more than `margin` seconds.
     pub(crate) async fn obtain_component(&self, margin: u64) -> Result<Held, TokenError> {
+        if let Some(held) = self.component_memo.recall(self.clock.now(), margin) {
+            return Ok(held);
+        }
         let mut backoff = Backoff::new();
         loop {
             let now = self.clock.now();
             let state = self.store.get_component_token().await?;
             if let Some(token) = state.usable(now, margin) {
+                self.component_memo
+                    .keep(token, state.version, state.expires_at, now);
                 return Ok(Held {
                     token: token.clone(),
                     version: state.version,
@@ -184,6 +191,12 @@ impl TokenManager {
                     expires_in = fresh.expires_in,
                     "component token renewed"
                 );
+                self.component_memo.keep(
+                    &fresh.access_token,
+                    version,
+                    expires_at,
+                    self.clock.now(),
+                );
                 telemetry::count(
                     "TokenRenewals",
                     &[("Kind", "component"), ("Outcome", "renewed")],
@@ -211,20 +224,26 @@ impl TokenManager {
         }
     }
 
-    /// An authorizer token valid for more than `margin` seconds.
+    /// An authorizer token valid for more than `margin` seconds. `known` is
+    /// the record as just read elsewhere (the sweep's due listing), used
+    /// instead of a first read.
     pub(crate) async fn obtain_authorizer(
         &self,
         appid: &str,
         margin: u64,
+        mut known: Option<Authorizer>,
     ) -> Result<Held, TokenError> {
         let mut backoff = Backoff::new();
         loop {
             let now = self.clock.now();
-            let authorizer = self
-                .store
-                .get_authorizer(appid)
-                .await?
-                .ok_or_else(|| TokenError::UnknownAuthorizer(appid.to_owned()))?;
+            let authorizer = match known.take() {
+                Some(authorizer) => authorizer,
+                None => self
+                    .store
+                    .get_authorizer(appid)
+                    .await?
+                    .ok_or_else(|| TokenError::UnknownAuthorizer(appid.to_owned()))?,
+            };
             match authorizer.status {
                 AuthorizerStatus::Active => {}
                 AuthorizerStatus::Revoked => return Err(TokenError::Revoked(appid.to_owned())),

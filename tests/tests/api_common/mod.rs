@@ -185,10 +185,10 @@ impl Api {
     }
 
     /// Runs the worker until nothing is claimable.
-    pub async fn drain(&self, owner: &str) -> wxopen::service::worker::DrainReport {
-        wxopen::service::worker::drain(&self.env.app, owner, usize::MAX)
-            .await
-            .unwrap_or_else(|e| panic!("drain: {e}"))
+    pub async fn drain(&self, owner: &str) -> wxopen::service::worker::WorkReport {
+        let report = wxopen::service::worker::drain(&self.env.app, owner).await;
+        assert!(report.failed.is_empty(), "drain: {report:?}");
+        report
     }
 }
 

@@ -6,8 +6,9 @@ use crate::http::{ApiError, Request};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-/// Largest JSON body accepted (10,000 openids with a template fit easily).
-pub const MAX_JSON_BYTES: usize = 2 * 1024 * 1024;
+/// Largest JSON body any route accepts: a template message to 100,000
+/// recipients (each route's own, often smaller, limit is in `http::limits`).
+pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
 
 /// The media type of the request (`application/json`), lowercased, without parameters.
 pub(crate) fn media_type(req: &Request) -> Option<String> {

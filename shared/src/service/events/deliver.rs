@@ -300,12 +300,12 @@ pub async fn drain(app: &App, client: &reqwest::Client, owner: &str) -> Result<u
 /// Lambda); returns the sequence numbers of those that could not be worked
 /// (a store failure), for the stream to retry. A failed attempt is a stored
 /// retry, not a failed record.
-pub async fn work_announced(
+pub async fn work_announced<S>(
     app: &App,
     client: &reqwest::Client,
-    announced: Vec<(String, DeliveryRef)>,
+    announced: Vec<(S, DeliveryRef)>,
     owner: &str,
-) -> Vec<String> {
+) -> Vec<S> {
     let mut failed = Vec::new();
     for (sequence, reference) in announced {
         if let Err(e) = work_one(app, client, &reference, owner).await {
@@ -349,7 +349,12 @@ pub async fn run_loop(app: App, mut stopped: tokio::sync::watch::Receiver<bool>)
             return;
         }
     };
-    let owner = crate::service::worker::worker_owner("deliver");
+    let owner = {
+        // Unique per process: a claim names its worker.
+        let mut bytes = [0u8; 6];
+        rand::fill(&mut bytes);
+        format!("deliver-{}", hex::encode(bytes))
+    };
     let mut purged_at: Option<Instant> = None;
     loop {
         if *stopped.borrow() {

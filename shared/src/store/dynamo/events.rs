@@ -320,20 +320,17 @@ impl EventStore for DynamoStore {
                 .with(":p", s(self.feed_partition(&query.tenant)))
                 .with(":after", s(&after))
                 .with(":upper", s(&upper));
-            let want = (limit - items.len()).clamp(1, 100) as u32;
-            let (keys, last) = self
-                .query_page(
-                    TENANT_INDEX_NAME,
-                    "#gsi2pk = :p AND #gsi2sk BETWEEN :after AND :upper",
-                    None,
-                    values,
-                    start.take(),
-                    want,
-                )
-                .await?;
+            let want = (limit - items.len()).clamp(1, 100);
+            let page = super::Query {
+                index: Some(TENANT_INDEX_NAME),
+                condition: "#gsi2pk = :p AND #gsi2sk BETWEEN :after AND :upper",
+                filter: None,
+                values,
+            };
+            let (keys, last) = self.query(&page, start.take(), want).await?;
             let mut batch: Vec<(String, Item)> = Vec::new();
             let mut records: std::collections::HashMap<String, Item> = self
-                .batch_get(keys.iter().map(super::primary_key).collect())
+                .batch_get(keys.iter().map(super::items::primary_key).collect())
                 .await?
                 .into_iter()
                 .filter_map(|item| Some((item.get(TABLE_KEY_PK)?.as_s().ok()?.clone(), item)))

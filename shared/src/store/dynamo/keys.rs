@@ -1,5 +1,7 @@
 //! Item keys of design.md §4, every partition key prefixed with the component
-//! appid so several platforms can share one table.
+//! appid so several platforms can share one table. Built and parsed here only:
+//! the send worker's stream adapter reads a chunk's keys through
+//! [`chunk_of_stream_keys`].
 
 use crate::store::ChunkRef;
 
@@ -40,11 +42,6 @@ impl Keys {
         format!("{}#authorizer#", self.component_appid)
     }
 
-    /// The appid of an authorizer partition key of this component.
-    pub(crate) fn authorizer_appid<'a>(&self, pk: &'a str) -> Option<&'a str> {
-        pk.strip_prefix(&self.authorizer_prefix())
-    }
-
     pub(crate) fn link(&self, id: &str) -> String {
         format!("{}#link#{id}", self.component_appid)
     }
@@ -74,11 +71,11 @@ impl Keys {
         format!("{SK_CHUNK_PREFIX}{index:05}")
     }
 
-    /// The chunk a (pk, sk) pair of this component names.
+    /// The chunk a (pk, sk) pair of this component names (a job id is never empty).
     pub(crate) fn chunk_ref(&self, pk: &str, sk: &str) -> Option<ChunkRef> {
         let job_id = pk.strip_prefix(&self.job_prefix())?;
         let index = sk.strip_prefix(SK_CHUNK_PREFIX)?.parse().ok()?;
-        Some(ChunkRef {
+        (!job_id.is_empty()).then(|| ChunkRef {
             job_id: job_id.to_owned(),
             index,
         })
@@ -112,6 +109,13 @@ impl Keys {
     }
 }
 
+/// The chunk named by a stream record's keys (`pk`, `sk`), if it is a chunk of
+/// `component_appid`; anything else (another record, another component's
+/// chunk, a malformed key) is `None`.
+pub fn chunk_of_stream_keys(component_appid: &str, pk: &str, sk: &str) -> Option<ChunkRef> {
+    Keys::new(component_appid).chunk_ref(pk, sk)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,10 +135,27 @@ mod tests {
     }
 
     #[test]
-    fn another_components_keys_do_not_parse() {
-        let ours = Keys::new("wxa");
-        let theirs = Keys::new("wxb");
-        assert_eq!(ours.authorizer_appid(&theirs.authorizer("wx1")), None);
-        assert_eq!(ours.authorizer_appid(&ours.authorizer("wx1")), Some("wx1"));
+    fn stream_keys_name_only_chunks_of_this_component() {
+        let keys = Keys::new("wxc");
+        let pk = keys.job("job_ab12");
+        assert_eq!(
+            chunk_of_stream_keys("wxc", &pk, &Keys::chunk_sk(12)),
+            Some(ChunkRef {
+                job_id: "job_ab12".into(),
+                index: 12
+            })
+        );
+        assert_eq!(chunk_of_stream_keys("wxc", &pk, SK_JOB), None);
+        assert_eq!(chunk_of_stream_keys("wxd", &pk, &Keys::chunk_sk(1)), None);
+        assert_eq!(
+            chunk_of_stream_keys("wxc", &keys.authorizer("wx1"), SK_PROFILE),
+            None
+        );
+        assert_eq!(
+            chunk_of_stream_keys("wxc", &keys.job(""), &Keys::chunk_sk(1)),
+            None,
+            "a job id is never empty"
+        );
+        assert_eq!(chunk_of_stream_keys("wxc", &pk, "chunk#x"), None);
     }
 }

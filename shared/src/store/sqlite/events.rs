@@ -2,7 +2,8 @@
 //! it) and a `delivery` table whose partial index of pending rows by `due_at`
 //! is the delivery queue.
 
-use super::{int, sql_limit, SqliteStore};
+use super::rows::int;
+use super::{sql_limit, SqliteStore};
 use crate::store::{
     Attempt, AttemptRecorded, Delivery, DeliveryClaim, DeliveryRef, DeliveryState, EventRecord,
     EventStore, FeedQuery, NextStep, Page, StoreError, StoreResult,

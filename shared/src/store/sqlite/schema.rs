@@ -150,6 +150,15 @@ CREATE TABLE seen_push (
     PRIMARY KEY (cappid, key)
 ) WITHOUT ROWID;
 "#,
+    // Jobs count their chunks finished done (so completing a job reads no
+    // chunk); jobs already in the file are counted from their chunks.
+    r#"
+ALTER TABLE job ADD COLUMN chunks_done INTEGER NOT NULL DEFAULT 0;
+UPDATE job SET chunks_done = (
+    SELECT count(*) FROM chunk
+    WHERE chunk.cappid = job.cappid AND chunk.job_id = job.id AND chunk.state = 'done'
+);
+"#,
     // Inbound events, their webhook deliveries and the webhooks (issue #15).
     super::events::MIGRATION,
 ];

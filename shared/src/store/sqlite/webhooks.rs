@@ -1,7 +1,8 @@
 //! `WebhookStore` on SQLite: the `webhook` table (created with the events'
 //! migration).
 
-use super::{int, SqliteStore};
+use super::rows::int;
+use super::SqliteStore;
 use crate::secret::Secret;
 use crate::store::{StoreError, StoreResult, Webhook, WebhookStore};
 use async_trait::async_trait;

@@ -1,15 +1,14 @@
-//! Start-up shared by the Lambda binaries and `wxopen serve`: configuration
+//! Start-up, shared by the Lambda binaries and `wxopen serve`: configuration
 //! (with the secrets of a Lambda read through the AWS Parameters and Secrets
-//! Lambda Extension), opening the configured store, building the `App` once,
-//! and reading DynamoDB stream records. No Lambda crate appears here: the
-//! library stays free of them, and each `main` adds the ten lines of glue.
+//! Lambda Extension), opening the configured store, building the `App` once.
+//! No Lambda crate appears here: the library stays free of them, and each
+//! function's `main` adds its few lines of glue (the send worker's stream
+//! adapter among them).
 
 use crate::app::{App, BuildError};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, StoreSpec, SETTINGS};
-use crate::service::worker::chunk_ref_from_stream_keys;
-use crate::store::dynamo::{TABLE_KEY_PK, TABLE_KEY_SK};
-use crate::store::{ChunkRef, StateStore, StoreError};
+use crate::store::{StateStore, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,6 +225,17 @@ pub async fn lambda_app() -> Result<App, StartupError> {
     built
 }
 
+/// How long until `deadline_ms` (a Lambda invocation's deadline, ms since the
+/// epoch) less `margin`: when a function stops taking on work.
+pub fn time_until(deadline_ms: u64, margin: Duration) -> Duration {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let left = u128::from(deadline_ms).saturating_sub(now_ms);
+    Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)).saturating_sub(margin)
+}
+
 /// An error and its causes on one line (our errors never carry secret values).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -238,41 +248,9 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// One DynamoDB stream record of a batch: its sequence number (the
-/// `itemIdentifier` of a batch item failure) and the chunk it announces, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamRecord {
-    pub sequence_number: String,
-    pub chunk: Option<ChunkRef>,
-}
-
-/// The records of a DynamoDB stream event (`{"Records": [...]}`), each with
-/// the chunk of `component_appid` its keys name, or `None` for anything else.
-pub fn stream_records(event: &serde_json::Value, component_appid: &str) -> Vec<StreamRecord> {
-    let records = event.get("Records").and_then(|r| r.as_array());
-    records
-        .into_iter()
-        .flatten()
-        .filter_map(|record| {
-            let dynamodb = record.get("dynamodb")?;
-            let sequence_number = dynamodb.get("SequenceNumber")?.as_str()?.to_owned();
-            let key = |name: &str| dynamodb.get("Keys")?.get(name)?.get("S")?.as_str();
-            let chunk = match (key(TABLE_KEY_PK), key(TABLE_KEY_SK)) {
-                (Some(pk), Some(sk)) => chunk_ref_from_stream_keys(component_appid, pk, sk),
-                _ => None,
-            };
-            Some(StreamRecord {
-                sequence_number,
-                chunk,
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn secret_json_maps_to_setting_names() {
@@ -292,41 +270,20 @@ mod tests {
     }
 
     #[test]
+    fn the_time_left_keeps_the_margin_back_and_never_goes_negative() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let left = time_until(now_ms + 60_000, Duration::from_secs(10));
+        assert!(left <= Duration::from_secs(50) && left > Duration::from_secs(45));
+        assert_eq!(time_until(now_ms, Duration::from_secs(10)), Duration::ZERO);
+        assert_eq!(time_until(0, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
     fn secret_json_that_is_not_an_object_is_refused() {
         assert!(secret_settings("[1,2]").is_err());
         assert!(secret_settings(r#"{"component_secret": 5}"#).is_err());
-    }
-
-    fn record(seq: &str, pk: &str, sk: &str) -> serde_json::Value {
-        json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq, "Keys": {"pk": {"S": pk}, "sk": {"S": sk}}}})
-    }
-
-    #[test]
-    fn stream_records_name_their_chunks_and_keep_other_records_for_acknowledgement() {
-        let event = json!({"Records": [
-            record("1", "wxc#job#j1", "chunk#00003"),
-            record("2", "wxc#job#j1", "job"),
-            record("3", "wxother#job#j2", "chunk#00001"),
-        ]});
-        let records = stream_records(&event, "wxc");
-        assert_eq!(records.len(), 3);
-        assert_eq!(
-            records[0].chunk,
-            Some(ChunkRef {
-                job_id: "j1".into(),
-                index: 3
-            })
-        );
-        assert_eq!(records[1].chunk, None);
-        assert_eq!(
-            records[2].chunk, None,
-            "another component's chunk is not ours to send"
-        );
-        assert_eq!(records[2].sequence_number, "3");
-    }
-
-    #[test]
-    fn an_event_without_records_has_none() {
-        assert!(stream_records(&json!({"detail": {}}), "wxc").is_empty());
     }
 }

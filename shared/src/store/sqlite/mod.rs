@@ -1,0 +1,280 @@
+//! SQLite backend, for `wxopen serve` on one machine: one file per record
+//! family beside the connection handling here.
+//!
+//! One writer connection (every write is an IMMEDIATE transaction, so the
+//! guarded `UPDATE … WHERE lease_until <= ?now AND version = ?v` and the reads
+//! that classify a lost race see one consistent state) and a few read-only
+//! connections; SQLite is synchronous, so every operation runs on the blocking
+//! thread pool and never stalls the async runtime. WAL mode lets the readers
+//! work while the writer commits.
+
+mod api_keys;
+mod authorizers;
+mod component;
+mod events;
+mod idempotency;
+mod jobs;
+mod links;
+mod pushes;
+mod rows;
+mod schema;
+mod webhooks;
+
+use crate::secret::Secret;
+use crate::store::{Page, StateStore, StoreError, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a connection waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read-only connections of a file database (reads run beside the writer in WAL mode).
+const READERS: usize = 3;
+
+/// The SQLite store over one database, namespaced by a component appid.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl StateStore for SqliteStore {
+    fn component_appid(&self) -> &str {
+        &self.inner.component_appid
+    }
+}
+
+struct Inner {
+    component_appid: String,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    writer: Mutex<Connection>,
+    /// Empty for an in-memory database: everything then uses the writer.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+/// A snapshot of [`SqliteStore::operation_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OperationCounts {
+    pub reads: u64,
+    pub writes: u64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("component_appid", &self.inner.component_appid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        // rusqlite errors name the statement or column, never the bound values.
+        StoreError::backend("sqlite call failed", err)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to
+    /// date. Blocking: call it at start-up, or inside `spawn_blocking`.
+    pub fn open(path: &Path, component_appid: &str) -> StoreResult<Self> {
+        check_appid(component_appid)?;
+        let mut writer = Connection::open(path)?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!(
+                "database cannot use WAL mode (got {mode})"
+            )));
+        }
+        // FULL: a refresh token WeChat just rotated must survive a power cut.
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.busy_timeout(BUSY_TIMEOUT)?;
+            reader.pragma_update(None, "query_only", true)?;
+            readers.push(Mutex::new(reader));
+        }
+        Ok(Self::from_parts(component_appid, writer, readers))
+    }
+
+    /// A private in-memory database (one connection), for tests and demos.
+    pub fn open_in_memory(component_appid: &str) -> StoreResult<Self> {
+        check_appid(component_appid)?;
+        let mut conn = Connection::open_in_memory()?;
+        schema::migrate(&mut conn)?;
+        Ok(Self::from_parts(component_appid, conn, Vec::new()))
+    }
+
+    fn from_parts(
+        component_appid: &str,
+        writer: Connection,
+        readers: Vec<Mutex<Connection>>,
+    ) -> Self {
+        SqliteStore {
+            inner: Arc::new(Inner {
+                component_appid: component_appid.to_owned(),
+                reads: AtomicU64::new(0),
+                writes: AtomicU64::new(0),
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Operations run so far by this store and its clones: one read or one
+    /// write transaction per store call.
+    pub fn operation_counts(&self) -> OperationCounts {
+        OperationCounts {
+            reads: self.inner.reads.load(Ordering::Relaxed),
+            writes: self.inner.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction on the writer, committed if it returns Ok.
+    async fn write<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &str) -> StoreResult<T> + Send + 'static,
+    {
+        self.inner.writes.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::clone(&self.inner);
+        blocking(op, move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx, &inner.component_appid)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One statement in its own write transaction, the component appid bound
+    /// as `?1` and `values` after it: whether it changed a row.
+    async fn execute(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        values: Vec<Value>,
+    ) -> StoreResult<bool> {
+        self.write(op, move |tx, cappid| {
+            let bound = std::iter::once(text(cappid)).chain(values);
+            let n = tx
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(bound))?;
+            Ok(changed(n))
+        })
+        .await
+    }
+
+    /// Runs `f` on a reader connection (the writer for an in-memory database).
+    async fn read<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> StoreResult<T> + Send + 'static,
+    {
+        self.inner.reads.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::clone(&self.inner);
+        blocking(op, move || {
+            let conn = match inner.readers.len() {
+                0 => lock(&inner.writer),
+                n => {
+                    let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
+                    // Take the first idle reader; if all are busy, queue on one.
+                    (0..n)
+                        .find_map(|i| {
+                            inner
+                                .readers
+                                .get((start + i) % n)
+                                .and_then(|m| m.try_lock().ok())
+                        })
+                        .unwrap_or_else(|| lock(&inner.readers[start % n]))
+                }
+            };
+            f(&conn, &inner.component_appid)
+        })
+        .await
+    }
+}
+
+fn check_appid(component_appid: &str) -> StoreResult<()> {
+    if component_appid.is_empty() {
+        return Err(StoreError::Invalid(
+            "component appid must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A panic inside an operation rolled its transaction back, so the connection
+/// is still consistent: keep using it.
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn blocking<T, F>(op: &'static str, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+{
+    let joined = tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::backend(format!("sqlite {op}: task failed"), e))?;
+    joined.map_err(|err| match err {
+        StoreError::Backend { message, source } => StoreError::Backend {
+            message: format!("sqlite {op}: {message}"),
+            source,
+        },
+        other => other,
+    })
+}
+
+/// Rows a statement changed, as "did the guarded write happen".
+pub(super) fn changed(rows: usize) -> bool {
+    rows > 0
+}
+
+pub(super) fn sql_limit(limit: u32) -> StoreResult<i64> {
+    if limit == 0 {
+        return Err(StoreError::Invalid("page limit must be at least 1".into()));
+    }
+    Ok(i64::from(limit))
+}
+
+/// Cuts a `limit + 1` fetch to a page; `next` only when more rows exist.
+pub(super) fn page<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let limit = limit as usize;
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(&cursor_of);
+        Page { items, next }
+    } else {
+        Page { items, next: None }
+    }
+}
+
+/// A text value to bind.
+pub(super) fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+pub(super) fn expose(s: &Secret) -> String {
+    s.expose().to_owned()
+}
+
+/// Collects mapped rows whose conversion may itself fail as `Corrupt`.
+pub(super) fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<StoreResult<T>>>,
+) -> StoreResult<Vec<T>> {
+    rows.map(|r| r?).collect()
+}

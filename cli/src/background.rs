@@ -22,12 +22,16 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts the refresh timer and the send worker; `owner` names this
-    /// process's chunk leases.
+    /// Starts the refresh timer, the send worker and the webhook delivery
+    /// loop; `owner` names this process's chunk leases.
     pub fn start(app: App, owner: String) -> Background {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(refresh_timer(app.clone(), stopped.clone()));
+        tasks.spawn(wxopen::service::events::deliver::run_loop(
+            app.clone(),
+            stopped.clone(),
+        ));
         tasks.spawn(send_worker(Worker::new(app, owner), stopped));
         Background { stop, tasks }
     }

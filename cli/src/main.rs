@@ -4,6 +4,7 @@
 mod admin;
 mod background;
 mod doctor;
+mod events;
 mod quota;
 mod sandbox;
 mod serve;
@@ -61,6 +62,8 @@ enum Command {
     Keys(admin::KeysArgs),
     /// Reset WeChat's daily API quotas of an authorizer or the component.
     Quota(quota::QuotaArgs),
+    /// Follow a tenant's events (`events tail`) over the client API.
+    Events(events::EventsArgs),
 }
 
 #[tokio::main]
@@ -81,6 +84,7 @@ async fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args).await,
         Command::Keys(args) => admin::keys(args).await,
         Command::Quota(args) => quota::run(args).await,
+        Command::Events(args) => events::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

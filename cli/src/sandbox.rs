@@ -52,6 +52,8 @@ pub fn config(
         ("WXOPEN_PUBLIC_URL", public_url.to_owned()),
         ("WXOPEN_STORE", store.to_string()),
         ("WXOPEN_LISTEN", listen.to_string()),
+        // Webhooks to a receiver on this machine (http://127.0.0.1:…) are the point here.
+        ("WXOPEN_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
     ];
     settings.remove("WXOPEN_ENCODING_AES_KEY_PREVIOUS");
     for (name, value) in fixed {
@@ -199,6 +201,26 @@ pub fn banner(our_url: &str, sim: &SimHandle, store: &StoreSpec, key: &str, link
     let _ = writeln!(
         out,
         "and read the job: curl -sS -H 'Authorization: Bearer {key}' '{our_url}/v1/jobs/JOB_ID'"
+    );
+    let _ = writeln!(
+        out,
+        "Receive follower messages and events: subscribe a URL (plain http and local addresses are allowed here),"
+    );
+    let _ = writeln!(
+        out,
+        "curl -sS -X POST '{our_url}/v1/webhooks' -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \
+         -d '{{\"url\":\"http://127.0.0.1:9000/hook\",\"events\":[\"*\"],\"tenant\":\"{SANDBOX_TENANT}\"}}'"
+    );
+    let _ = writeln!(out, "make the sandbox follower write to the account,");
+    let _ = writeln!(
+        out,
+        "curl -sS -X POST '{sim_url}/_sim/accounts/{}/messages' -H 'Content-Type: application/json' \
+         -d '{{\"openid\":\"{openid}\",\"content\":\"Where is my order?\"}}'",
+        account.appid
+    );
+    let _ = writeln!(
+        out,
+        "and follow the events: WXOPEN_KEY={key} wxopen events tail --url {our_url} --tenant {SANDBOX_TENANT}"
     );
     out
 }

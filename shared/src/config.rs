@@ -104,6 +104,12 @@ pub struct Config {
     /// Path prefixes the pass-through may call (`WXOPEN_PROXY_PATHS`);
     /// token paths stay forbidden whatever this says.
     pub proxy_paths: Vec<String>,
+    /// Development only (`WXOPEN_WEBHOOK_ALLOW_PRIVATE=true`, set by the
+    /// sandbox): webhook URLs may be plain `http` and internal addresses.
+    pub webhook_allow_private: bool,
+    /// How long a push waits for a `reply: true` webhook's passive reply
+    /// (`WXOPEN_REPLY_BUDGET_MS`); WeChat gives up after 5 s.
+    pub reply_budget_ms: u64,
 }
 
 /// Configuration could not be assembled: names every missing or invalid setting.
@@ -133,6 +139,8 @@ pub const SETTINGS: &[(&str, bool)] = &[
     ("WXOPEN_SEND_CONCURRENCY", false),
     ("WXOPEN_LINK_TTL_SECS", false),
     ("WXOPEN_PROXY_PATHS", false),
+    ("WXOPEN_WEBHOOK_ALLOW_PRIVATE", false),
+    ("WXOPEN_REPLY_BUDGET_MS", false),
 ];
 
 impl Config {
@@ -216,6 +224,19 @@ impl Config {
         let chunk_size = number("WXOPEN_CHUNK_SIZE", 200) as usize;
         let send_concurrency = number("WXOPEN_SEND_CONCURRENCY", 32) as usize;
         let link_ttl_secs = number("WXOPEN_LINK_TTL_SECS", 7 * 24 * 3600);
+        let reply_budget_ms = number("WXOPEN_REPLY_BUDGET_MS", 2500);
+        let webhook_allow_private = match get("WXOPEN_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                problems.push("WXOPEN_WEBHOOK_ALLOW_PRIVATE must be true or false".to_owned());
+                false
+            }
+        };
+        if !(100..=4500).contains(&reply_budget_ms) {
+            problems
+                .push("WXOPEN_REPLY_BUDGET_MS must be 100..=4500 (WeChat waits 5 s)".to_owned());
+        }
         if chunk_size == 0 || chunk_size > 1000 {
             problems.push("WXOPEN_CHUNK_SIZE must be 1..=1000".to_owned());
         }
@@ -268,6 +289,8 @@ impl Config {
             proxy_paths: get("WXOPEN_PROXY_PATHS")
                 .map(|v| crate::service::proxy::parse_prefixes(&v))
                 .unwrap_or_else(crate::service::proxy::default_prefixes),
+            webhook_allow_private,
+            reply_budget_ms,
         })
     }
 }

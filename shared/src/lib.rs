@@ -13,6 +13,7 @@ pub mod http;
 pub mod http_client;
 #[cfg(feature = "local-server")]
 pub mod local;
+pub mod outbound;
 pub mod pages;
 pub mod secret;
 pub mod service;

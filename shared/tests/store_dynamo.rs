@@ -60,6 +60,7 @@ async fn fresh() -> Arc<dyn StateStore> {
 }
 
 store_contract::contract_tests!(fresh);
+store_contract::events::event_contract_tests!(fresh);
 
 #[tokio::test]
 async fn namespaces_sharing_a_table_do_not_see_each_other() {

@@ -32,6 +32,7 @@ mod on_file {
     }
 
     store_contract::contract_tests!(fresh);
+    store_contract::events::event_contract_tests!(fresh);
 }
 
 mod in_memory {
@@ -42,6 +43,7 @@ mod in_memory {
     }
 
     store_contract::contract_tests!(fresh);
+    store_contract::events::event_contract_tests!(fresh);
 }
 
 fn grant(appid: &str) -> AuthorizationGrant {
@@ -87,7 +89,7 @@ async fn reopening_keeps_records_and_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
@@ -338,4 +340,36 @@ async fn purge_deletes_expired_rows_of_every_kind_and_nothing_else() {
     assert!(store.get_link("link-live", NOW).await.unwrap().is_some());
     // and a second purge finds nothing more
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_purge_deletes_expired_events_with_their_deliveries_and_nothing_live() {
+    use wxopen::store::EventRecord;
+    let store = file_store(&scratch_dir().join("state.db"), COMPONENT_APPID);
+    let event = |id: &str, created_at: u64| EventRecord {
+        id: id.into(),
+        event_type: "message.text".into(),
+        appid: "wxa1".into(),
+        tenant: Some("acme".into()),
+        created_at,
+        data: serde_json::Map::new(),
+        expires_at: created_at + 100,
+    };
+    store
+        .record_event(&event("evt_old", NOW), &["wh_a".into()])
+        .await
+        .unwrap();
+    store
+        .record_event(&event("evt_new", NOW + 500), &["wh_a".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 1);
+    assert!(store.list_deliveries("evt_old").await.unwrap().is_empty());
+    assert_eq!(store.list_deliveries("evt_new").await.unwrap().len(), 1);
+    assert!(store
+        .get_event("evt_new", NOW + 500)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 0);
 }

@@ -33,6 +33,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/accounts/{appid}/revoke", post(revoke))
         .route("/accounts/{appid}/invalidate-token", post(invalidate))
         .route("/accounts/{appid}/messages", post(user_message))
+        .route("/accounts/{appid}/follower-actions", post(follower_action))
         .route("/accounts/{appid}/reset-quota", post(reset_quota))
         .route("/release-test/{group}", post(release_test))
         .route("/accounts/{appid}/scan", post(scan))
@@ -178,6 +179,26 @@ async fn user_message(
 ) -> Response {
     let handle = SimHandle::detached(sim);
     match handle.user_message(&appid, &m.openid, &m.content).await {
+        Ok(out) => Json(out).into_response(),
+        Err(e) => not_found(&e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct FollowerActionRequest {
+    openid: String,
+    #[serde(flatten)]
+    action: crate::followers::FollowerAction,
+}
+
+/// `{"openid": "…", "type": "text|image|voice|video|shortvideo|location|link|subscribe|unsubscribe|scan|click|view", …}`.
+async fn follower_action(
+    State(sim): S,
+    Path(appid): Path<String>,
+    Json(m): Json<FollowerActionRequest>,
+) -> Response {
+    let handle = SimHandle::detached(sim);
+    match handle.follower_action(&appid, &m.openid, &m.action).await {
         Ok(out) => Json(out).into_response(),
         Err(e) => not_found(&e.to_string()),
     }

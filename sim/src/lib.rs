@@ -15,6 +15,7 @@ mod cli;
 mod clock;
 mod config;
 mod faults;
+mod followers;
 mod handle;
 mod identity;
 mod ids;
@@ -33,6 +34,7 @@ pub use config::{
     TagConfig, TemplateConfig,
 };
 pub use faults::{Fault, FaultSpec};
+pub use followers::FollowerAction;
 pub use handle::{AuthCode, SimError, SimHandle, Simulator};
 pub use ids::token_hash;
 pub use push::{PushOutcome, PushRecord};

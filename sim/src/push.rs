@@ -91,6 +91,14 @@ pub(crate) enum PushEvent {
         scene: String,
         ticket: String,
     },
+    /// Any follower message or event (`followers.rs` renders its fields).
+    Follower {
+        appid: String,
+        user_name: String,
+        openid: String,
+        msg_type: &'static str,
+        fields: String,
+    },
 }
 
 /// The sender openid used in mass-finish pushes (an account's system user).
@@ -347,6 +355,9 @@ impl Pusher {
                         cdata(ticket)
                     ),
                 )
+            }
+            PushEvent::Follower { appid, user_name, openid, msg_type, fields } => {
+                authorizer(msg_type, appid, user_name, openid, msg_type, fields.clone())
             }
         }
     }

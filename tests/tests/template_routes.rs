@@ -251,7 +251,7 @@ fn refresh_runs_every_five_minutes_and_the_worker_reads_only_new_chunks_from_the
     assert_eq!(pattern["eventName"], serde_json::json!(["INSERT"]));
     assert_eq!(
         pattern["dynamodb"]["NewImage"][dynamo::KIND_ATTRIBUTE]["S"],
-        serde_json::json!([dynamo::KIND_CHUNK])
+        serde_json::json!([dynamo::KIND_CHUNK, dynamo::KIND_DELIVERY])
     );
 }
 

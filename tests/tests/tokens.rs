@@ -289,6 +289,90 @@ mod flaky {
     }
     impl wxopen::store::PurgeStore for FailingRenewalWrites {}
 
+    #[async_trait::async_trait]
+    impl EventStore for FailingRenewalWrites {
+        async fn record_event(&self, e: &EventRecord, w: &[String]) -> StoreResult<bool> {
+            self.inner.record_event(e, w).await
+        }
+        async fn get_event(&self, id: &str, now: u64) -> StoreResult<Option<EventRecord>> {
+            self.inner.get_event(id, now).await
+        }
+        async fn list_deliveries(&self, id: &str) -> StoreResult<Vec<Delivery>> {
+            self.inner.list_deliveries(id).await
+        }
+        async fn feed(&self, q: &FeedQuery, now: u64) -> StoreResult<Page<EventRecord>> {
+            self.inner.feed(q, now).await
+        }
+        async fn due_deliveries(&self, now: u64, limit: u32) -> StoreResult<Vec<DeliveryRef>> {
+            self.inner.due_deliveries(now, limit).await
+        }
+        async fn claim_delivery(
+            &self,
+            d: &DeliveryRef,
+            owner: &str,
+            now: u64,
+            until: u64,
+        ) -> StoreResult<DeliveryClaim> {
+            self.inner.claim_delivery(d, owner, now, until).await
+        }
+        async fn record_attempt(
+            &self,
+            d: &Delivery,
+            owner: &str,
+            a: &Attempt,
+            next: NextStep,
+        ) -> StoreResult<AttemptRecorded> {
+            self.inner.record_attempt(d, owner, a, next).await
+        }
+        async fn release_delivery(
+            &self,
+            d: &DeliveryRef,
+            owner: &str,
+            now: u64,
+        ) -> StoreResult<()> {
+            self.inner.release_delivery(d, owner, now).await
+        }
+        async fn redeliver(&self, e: &EventRecord, w: &str, now: u64) -> StoreResult<()> {
+            self.inner.redeliver(e, w, now).await
+        }
+        async fn purge_expired_events(&self, now: u64, limit: u32) -> StoreResult<u64> {
+            self.inner.purge_expired_events(now, limit).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl WebhookStore for FailingRenewalWrites {
+        async fn create_webhook(&self, w: &Webhook) -> StoreResult<()> {
+            self.inner.create_webhook(w).await
+        }
+        async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
+            self.inner.get_webhook(id).await
+        }
+        async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+            self.inner.list_webhooks().await
+        }
+        async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+            self.inner.delete_webhook(id).await
+        }
+        async fn rotate_webhook_secret(
+            &self,
+            id: &str,
+            s: &Secret,
+            until: u64,
+        ) -> StoreResult<Option<Webhook>> {
+            self.inner.rotate_webhook_secret(id, s, until).await
+        }
+        async fn set_webhook_health(
+            &self,
+            id: &str,
+            since: Option<u64>,
+            disabled: bool,
+        ) -> StoreResult<()> {
+            self.inner.set_webhook_health(id, since, disabled).await
+        }
+    }
+
+    #[async_trait::async_trait]
     impl StateStore for FailingRenewalWrites {
         fn component_appid(&self) -> &str {
             self.inner.component_appid()

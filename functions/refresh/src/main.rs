@@ -2,12 +2,14 @@
 //! tokens, checks ticket health and runs the daily reconcile when due
 //! (`service::refresh::scheduled`), then works send chunks that no stream
 //! record will announce again (deferred, or abandoned by a crashed worker)
-//! until the invocation's time runs short.
+//! until the invocation's time runs short, then the webhook deliveries due
+//! (retries, redeliveries, attempts abandoned by a crashed worker).
 //! `{"task": "reconcile"}` (a manual invoke) forces a reconcile.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use std::time::Duration;
+use wxopen::service::events::deliver;
 use wxopen::service::refresh;
 use wxopen::service::worker::{Feed, Worker};
 use wxopen::startup::time_until;
@@ -30,7 +32,14 @@ async fn main() -> Result<(), Error> {
         let worker = Worker::new(app.clone(), format!("lambda-{}", event.context.request_id));
         let stop = tokio::time::sleep(time_until(event.context.deadline, DEADLINE_MARGIN));
         let resumed = worker.run_until(Feed::backlog(), stop).await;
-        Ok(json!({ "refresh": scheduled, "resumed_chunks": resumed.worked() }))
+        let owner = format!("lambda-{}", event.context.request_id);
+        let client = deliver::client(app)?;
+        let deliveries = deliver::drain(app, &client, &owner).await?;
+        Ok(json!({
+            "refresh": scheduled,
+            "resumed_chunks": resumed.worked(),
+            "deliveries": deliveries
+        }))
     }))
     .await
 }

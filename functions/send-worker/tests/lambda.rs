@@ -77,3 +77,71 @@ async fn a_chunk_key_that_is_not_a_string_is_acknowledged_untouched() {
         .response();
     assert_eq!(answer, json!({"batchItemFailures": []}));
 }
+
+#[tokio::test]
+async fn an_announced_delivery_gets_its_first_attempt_under_the_url_policy() {
+    use wxopen::secret::Secret;
+    use wxopen::store::{DeliveryState, EventRecord, Webhook};
+    // Given an event with a pending delivery to a webhook whose name resolves
+    // to loopback (stored directly: the API would refuse it)
+    let fut = FunctionUnderTest::start(binary()).await;
+    let appid = fut.sim.config().component.appid.clone();
+    // The function's clock is the system's.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 5;
+    let webhook = Webhook {
+        id: "wh_lambda".into(),
+        tenant: Some("acme".into()),
+        url: "https://localhost/hook".into(),
+        events: vec!["*".into()],
+        reply: false,
+        secret: Secret::new("whsec_lambda"),
+        previous_secret: None,
+        previous_until: 0,
+        created_at: now,
+        failing_since: None,
+        disabled: false,
+    };
+    fut.store.create_webhook(&webhook).await.unwrap();
+    let event = EventRecord {
+        id: "evt_lambda".into(),
+        event_type: "message.text".into(),
+        appid: "wx5add0a0000000001".into(),
+        tenant: Some("acme".into()),
+        created_at: now,
+        data: serde_json::Map::new(),
+        expires_at: now + 86400,
+    };
+    assert!(fut
+        .store
+        .record_event(&event, &["wh_lambda".into()])
+        .await
+        .unwrap());
+
+    // When the stream announces the delivery
+    let record = stream_record(
+        "400",
+        &format!("{appid}#evt#evt_lambda"),
+        "dlv#wh_lambda",
+        json!({"kind": {"S": "delivery"}}),
+    );
+    let answer = fut
+        .api
+        .invoke(json!({"Records": [record]}), Duration::from_secs(20))
+        .await
+        .response();
+
+    // Then it was attempted once, refused by the URL policy before any
+    // connection, and is due again later (not a failed stream record)
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let deliveries = fut.store.list_deliveries("evt_lambda").await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let d = &deliveries[0];
+    assert_eq!((d.state, d.attempt_count), (DeliveryState::Pending, 1));
+    assert!(d.due_at > now, "a retry later");
+    let error = d.attempts[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("loopback"), "{error}");
+}

@@ -30,7 +30,7 @@ pub fn body_limit(handler: Handler) -> usize {
     match handler {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
         TemplateMessages => TEMPLATE_BODY_BYTES,
-        CreateLink | MassMessages | CustomMessages => JSON_BODY_BYTES,
+        CreateLink | MassMessages | CustomMessages | CreateWebhook => JSON_BODY_BYTES,
         BatchgetFollowers | SetFollowerRemark | CreateTag | RenameTag | TagMembers
         | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry
         | SubscribeMessages => JSON_BODY_BYTES,
@@ -38,6 +38,8 @@ pub fn body_limit(handler: Handler) -> usize {
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
         | OpenApi => 0,
+        ListWebhooks | GetWebhook | DeleteWebhook | RotateWebhookSecret | PingWebhook
+        | ListEvents | GetEvent | RedeliverEvent => 0,
         ListFollowers | GetFollower | FollowerTags | DownloadMedia | WechatGet | ListTags
         | DeleteTag | DeleteMass | GetQuota | ClearQuota | ClearComponentQuota | ListTemplates
         | DeleteTemplate | GetIndustry | ListMaterials | CountMaterials | GetMaterial

@@ -97,6 +97,15 @@ mod generator {
             crate::http::api::materials::count,
             crate::http::api::materials::get,
             crate::http::api::materials::delete,
+            crate::http::api::events::create_webhook,
+            crate::http::api::events::list_webhooks,
+            crate::http::api::events::get_webhook,
+            crate::http::api::events::delete_webhook,
+            crate::http::api::events::rotate_secret,
+            crate::http::api::events::ping_webhook,
+            crate::http::api::events::list_events,
+            crate::http::api::events::get_event,
+            crate::http::api::events::redeliver,
             crate::http::health,
             document,
             // Identity (issue 16).
@@ -114,6 +123,7 @@ mod generator {
             MassPreviewRequest,
             crate::http::api::qrcodes::CreateQrCodeRequest,
             crate::http::api::jssdk::JssdkConfigRequest,
+            crate::http::api::events::WebhookRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -123,6 +133,7 @@ mod generator {
             (name = "media", description = "Uploads for messages."),
             (name = "followers", description = "An official account's followers: profiles, remarks, tags."),
             (name = "pass-through", description = "Any other WeChat API, called with the authorizer's token."),
+            (name = "events", description = "Follower messages and events, lifecycle changes: webhooks and the pull feed."),
             (name = "operations", description = "Liveness and this document."),
             (name = "identity", description = "Who a customer is: web OAuth on the account's behalf, JS-SDK configs, parametric QR codes."),
         )
@@ -316,6 +327,30 @@ mod generator {
             "create_qrcode" | "create_jssdk_config" => {
                 vec![key, &[InsufficientScope], authorizer, json_body, wechat]
             }
+            "create_webhook" => vec![
+                key,
+                &[InsufficientScope, Forbidden, TenantRequired],
+                json_body,
+            ],
+            "list_webhooks" => vec![key, &[InsufficientScope]],
+            "get_webhook"
+            | "delete_webhook"
+            | "rotate_webhook_secret"
+            | "ping_webhook"
+            | "get_event"
+            | "redeliver_event" => {
+                vec![key, &[InsufficientScope, Forbidden, NotFound]]
+            }
+            "list_events" => vec![
+                key,
+                &[
+                    InsufficientScope,
+                    Forbidden,
+                    TenantRequired,
+                    InvalidRequest,
+                    InvalidCursor,
+                ],
+            ],
             _ => vec![],
         };
         let mut codes: Vec<ErrorCode> = Vec::new();

@@ -211,6 +211,28 @@ async fn exchange(
         });
     }
     tracing::info!(appid, outcome = ?outcome, "authorization code exchanged");
+    let event_type = match outcome {
+        GrantOutcome::Created => Some("authorizer.authorized"),
+        GrantOutcome::Updated => Some("authorizer.updated"),
+        _ => None,
+    };
+    if let Some(event_type) = event_type {
+        // The code's hash: the push and the browser carrying one code are one event.
+        let tenant = match tenant {
+            Some(t) => Some(t.to_owned()),
+            None => crate::service::events::tenant_of(app, &appid).await?,
+        };
+        crate::service::events::record_lifecycle(
+            app.store.as_ref(),
+            event_type,
+            &appid,
+            tenant,
+            &code_hash,
+            crate::service::events::record::appid_data(&appid, &[]),
+            now,
+        )
+        .await;
+    }
     let profile = fetch_profile(app, &appid).await?;
     Ok(Exchanged {
         appid,

@@ -5,6 +5,7 @@ pub mod access_token;
 pub mod authorization;
 pub mod delivery;
 pub mod downloads;
+pub mod events;
 pub mod followers;
 pub mod jobs;
 pub mod jssdk;

@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::domain::StopReason;
 use crate::secret::Secret;
 use crate::service::authorization::{self, hash_code, ExchangeError};
+use crate::service::events;
 use crate::store::{
     ChunkRef, ConsumeOutcome, FinishEvent, JobState, PreAuth, StoreError, TicketWrite,
 };
@@ -248,6 +249,7 @@ async fn on_unauthorized(app: &App, appid: &str, create_time: i64) -> Result<(),
             return Ok(());
         }
     }
+    let tenant = events::tenant_of(app, appid).await?;
     if !app.store.revoke_authorizer(appid, now).await? {
         tracing::info!(appid, "unauthorized push for an account we do not know");
         return Ok(());
@@ -255,6 +257,16 @@ async fn on_unauthorized(app: &App, appid: &str, create_time: i64) -> Result<(),
     // After the revoke: no renewal can store a ticket again (it checks the
     // status first), and a revoked account is never handed one that remains.
     app.store.delete_jsapi_ticket(appid).await?;
+    // The push's CreateTime makes WeChat's retry of it the same event.
+    let event = events::model::lifecycle(
+        "authorizer.revoked",
+        appid,
+        tenant,
+        &create_time.to_string(),
+        events::record::appid_data(appid, &[]),
+        now,
+    );
+    events::record(app.store.as_ref(), &event).await?;
     let stopped = stop_queued_sends(app, appid, now).await?;
     tracing::info!(
         appid,
@@ -319,6 +331,7 @@ pub async fn on_authorizer_push(
                 BTreeMap::new(),
             );
             store_finish_event(app, event).await?;
+            record_push_event(app, appid, &message).await?;
             Ok(PushReply::Success)
         }
         MessageKind::MassSendJobFinish {
@@ -339,20 +352,45 @@ pub async fn on_authorizer_push(
             ]);
             let event = finish_event(app, appid, &message, *msg_id, "mass", status, None, counts);
             store_finish_event(app, event).await?;
+            record_push_event(app, appid, &message).await?;
             Ok(PushReply::Success)
         }
         _ => {
             telemetry::count("Pushes", &[("Type", push_type(&message))]);
-            if !first_delivery(app, appid, &message).await? {
-                tracing::info!(appid, msg_type = %message.msg_type, "WeChat retried a push we already handled");
-                return Ok(PushReply::Success);
-            }
             if is_release_test_account(appid) {
+                if !first_delivery(app, appid, &message).await? {
+                    tracing::info!(appid, msg_type = %message.msg_type, "WeChat retried a push we already handled");
+                    return Ok(PushReply::Success);
+                }
                 return Ok(release_test_reply(app, appid, &message).await);
             }
-            Ok(PushReply::Success)
+            let (event, targets) = record_push_event(app, appid, &message).await?;
+            match events::reply::ask(app, &event, &targets).await {
+                Some(content) => Ok(PushReply::Text {
+                    to_user: message.from_user_name.clone(),
+                    from_user: message.to_user_name.clone(),
+                    content,
+                }),
+                None => Ok(PushReply::Success),
+            }
         }
     }
+}
+
+/// The push as an event, stored before WeChat is answered (a store failure
+/// answers an error, so WeChat retries; its retry is the same event).
+async fn record_push_event(
+    app: &App,
+    appid: &str,
+    message: &AuthorizerMessage,
+) -> Result<(crate::store::EventRecord, Vec<crate::store::Webhook>), StoreError> {
+    let tenant = events::tenant_of(app, appid).await?;
+    let event = events::model::from_push(appid, tenant, message, app.now());
+    let (new, targets) = events::record::record_for(app.store.as_ref(), &event).await?;
+    if !new {
+        tracing::info!(appid, event_id = %event.id, "WeChat retried a push we already recorded");
+    }
+    Ok((event, targets))
 }
 
 fn push_type(message: &AuthorizerMessage) -> &'static str {

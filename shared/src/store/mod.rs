@@ -17,6 +17,7 @@ mod api_keys;
 mod authorizers;
 mod component;
 mod error;
+mod events;
 mod idempotency;
 mod jobs;
 mod jsapi;
@@ -25,6 +26,7 @@ mod links;
 mod model;
 mod purge;
 mod pushes;
+mod webhooks;
 
 pub use api_keys::ApiKeyStore;
 pub use authorizers::{
@@ -33,6 +35,7 @@ pub use authorizers::{
 };
 pub use component::{ComponentStore, TicketWrite};
 pub use error::{StoreError, StoreResult};
+pub use events::*;
 pub use idempotency::{IdempotencyOutcome, IdempotencyStore};
 pub use jobs::{
     check_chunk_of, check_final_state, check_new_job, check_write_size, claim_refusal,
@@ -45,6 +48,7 @@ pub use links::{consume_refusal, ConsumeOutcome, LinkStore};
 pub use model::*;
 pub use purge::PurgeStore;
 pub use pushes::PushStore;
+pub use webhooks::{Webhook, WebhookStore};
 
 /// Every record family: what a process opens once and shares.
 pub trait StateStore:
@@ -57,6 +61,8 @@ pub trait StateStore:
     + PushStore
     + JsapiTicketStore
     + PurgeStore
+    + EventStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

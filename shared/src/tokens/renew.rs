@@ -325,9 +325,25 @@ impl TokenManager {
                 );
                 wechat_error_metric(&e);
                 telemetry::count("NeedsReauth", &[]);
-                self.store
-                    .mark_needs_reauth(appid, self.clock.now())
-                    .await?;
+                let now = self.clock.now();
+                if self.store.mark_needs_reauth(appid, now).await? {
+                    // The rejected refresh token's hash: one event per rejection.
+                    let tenant = self
+                        .store
+                        .get_authorizer(appid)
+                        .await?
+                        .and_then(|a| a.tenant);
+                    crate::service::events::record_lifecycle(
+                        self.store.as_ref(),
+                        "authorizer.needs_reauth",
+                        appid,
+                        tenant,
+                        &crate::service::authorization::hash_code(refresh_token.expose()),
+                        crate::service::events::record::appid_data(appid, &[]),
+                        now,
+                    )
+                    .await;
+                }
                 return Err(TokenError::NeedsReauth(appid.to_owned()));
             }
             Err(e) => {

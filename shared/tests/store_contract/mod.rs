@@ -17,6 +17,7 @@ pub mod api_keys;
 pub mod authorizer_listings;
 pub mod authorizers;
 pub mod component;
+pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod jsapi;

@@ -15,6 +15,7 @@
 pub(crate) mod acting;
 mod body;
 pub(crate) mod downloads;
+pub(crate) mod events;
 pub(crate) mod followers;
 pub(crate) mod idempotency;
 pub(crate) mod jssdk;

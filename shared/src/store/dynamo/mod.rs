@@ -14,6 +14,7 @@ mod client;
 mod component;
 mod cursor;
 mod error;
+mod events;
 mod expr;
 mod idempotency;
 mod items;
@@ -26,9 +27,11 @@ mod purge;
 mod pushes;
 mod requests;
 mod table;
+mod webhooks;
 
 pub use client::{client_config, MAX_ATTEMPTS};
 pub use error::DynamoFailure;
+pub use events::{deliveries_in_stream, delivery_of_keys, KIND_DELIVERY};
 pub use keys::chunk_of_stream_keys;
 pub use requests::RequestCounts;
 pub use table::{

@@ -12,6 +12,7 @@ mod api_keys;
 mod authorizers;
 mod component;
 mod cursor;
+mod events;
 mod idempotency;
 mod jobs;
 mod jsapi;
@@ -20,6 +21,7 @@ mod purge;
 mod pushes;
 mod rows;
 mod schema;
+mod webhooks;
 
 use crate::secret::Secret;
 use crate::store::{Page, StateStore, StoreError, StoreResult};

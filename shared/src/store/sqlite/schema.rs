@@ -172,6 +172,8 @@ CREATE TABLE jsapi_ticket (
     PRIMARY KEY (cappid, appid)
 ) WITHOUT ROWID;
 "#,
+    // Inbound events, their webhook deliveries and the webhooks (issue #15).
+    super::events::MIGRATION,
 ];
 
 /// Brings the database to the newest schema; refuses one newer than this build.

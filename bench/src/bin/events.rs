@@ -1,0 +1,271 @@
+//! Inbound events end to end on SQLite (issue #15): follower text pushes
+//! accepted per second (each answered only after its event and delivery are
+//! durably written), their p99 latency, and whether delivery to a local
+//! receiver answering at once keeps pace (the backlog left when the last push
+//! was answered, in seconds of delivery). Targets: ≥ 2,000 pushes/s, p99 ≤
+//! 10 ms, backlog ≤ 1 s.
+//!
+//! `cargo run --release -p wxopen-bench --bin events [-- PUSHES [CONCURRENCY]]`
+//!
+//! The simulator and the whole app (the same handlers the Lambdas use, over
+//! loopback) on a temporary SQLite store; one account authorized through the
+//! real flow and bound to a tenant; one webhook for `*` at a local axum
+//! receiver; `serve`'s delivery loop running in the same process.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wxopen::app::App;
+use wxopen::clock::Clock;
+use wxopen::config::Config;
+use wxopen::crypto::MsgCrypt;
+use wxopen::service::events::{deliver, webhooks};
+use wxopen::telemetry::{self, MetricSink};
+use wxopen_sim::{SimConfig, SimHandle, Simulator};
+
+const TARGET_PER_SEC: f64 = 2_000.0;
+const TARGET_P99_MS: f64 = 10.0;
+const TARGET_BACKLOG_SECS: f64 = 1.0;
+const APPID: &str = "wx5add0a0000000001";
+const USER_NAME: &str = "gh_5add0a000001";
+const TENANT: &str = "bench";
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+struct SimClock(SimHandle);
+
+impl Clock for SimClock {
+    fn now(&self) -> u64 {
+        self.0.now()
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Failure> {
+    let mut args = std::env::args().skip(1);
+    let pushes: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+    telemetry::set_metric_sink(MetricSink::Off);
+
+    let mut cfg = SimConfig::sandbox();
+    cfg.max_call_records = 10_000;
+    let sim = Simulator::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = build_app(&sim, &dir, &url)?;
+    let router = wxopen::local::router(app.clone(), None);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    sim.set_push_urls(
+        format!("{url}/wechat/component/events"),
+        format!("{url}/wechat/authorizers/$APPID$/events"),
+    );
+    sim.push_ticket().await;
+    sim.authorize(APPID, &[1, 2, 3]).await?;
+    if !app.store.bind_tenant(APPID, TENANT, sim.now()).await? {
+        return Err("the account could not be authorized and bound".into());
+    }
+
+    // The receiver: counts deliveries, answers 200 at once.
+    let received = Arc::new(AtomicUsize::new(0));
+    let receiver = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let hook = format!("http://{}/hook", receiver.local_addr()?);
+    let counter = received.clone();
+    let receiver_app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(receiver, receiver_app).await;
+    });
+    webhooks::create(
+        &app,
+        webhooks::NewWebhook {
+            url: hook,
+            events: vec!["*".into()],
+            tenant: Some(TENANT.into()),
+            reply: false,
+        },
+    )
+    .await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivering = tokio::spawn(deliver::run_loop(app.clone(), stopped));
+
+    let c = &sim.config().component;
+    let crypt = MsgCrypt::new(
+        c.token.expose(),
+        c.encoding_aes_key.expose(),
+        None,
+        &c.appid,
+    )?;
+    let token = c.token.expose().to_owned();
+    let now = sim.now();
+    let requests: Arc<Vec<(String, String)>> = Arc::new(
+        (0..pushes)
+            .map(|i| signed_text(&crypt, &token, now, 7_000_000 + i as u64))
+            .collect(),
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(pushes)));
+    let target = format!("{url}/wechat/authorizers/{APPID}/events");
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, requests, next, failures, target, latencies) = (
+                http.clone(),
+                requests.clone(),
+                next.clone(),
+                failures.clone(),
+                target.clone(),
+                latencies.clone(),
+            );
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((query, body)) = requests.get(i) else {
+                        break;
+                    };
+                    let sent = Instant::now();
+                    let ok = match http
+                        .post(format!("{target}?{query}"))
+                        .body(body.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(resp) => {
+                            resp.status().is_success()
+                                && resp.text().await.is_ok_and(|t| t == "success")
+                        }
+                        Err(_) => false,
+                    };
+                    mine.push(sent.elapsed());
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if let Ok(mut all) = latencies.lock() {
+                    all.extend(mine);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    let elapsed = started.elapsed();
+    let delivered_at_end = received.load(Ordering::Relaxed);
+    // The backlog: how long delivery takes to catch up after the last answer.
+    let catching_up = Instant::now();
+    let deadline = Duration::from_secs(120);
+    while received.load(Ordering::Relaxed) < pushes && catching_up.elapsed() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let backlog = catching_up.elapsed();
+    let delivered = received.load(Ordering::Relaxed);
+    let _ = stop.send(true);
+    let _ = delivering.await;
+
+    let mut times = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    times.sort_unstable();
+    let pick = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let (p50, p99) = (pick(0.50), pick(0.99));
+    let failed = failures.load(Ordering::Relaxed);
+    let per_sec = pushes as f64 / elapsed.as_secs_f64();
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "follower pushes end to end (SQLite, {concurrency} connections, one webhook): {pushes} in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  pushes/s: {per_sec:.0} (target {TARGET_PER_SEC:.0}/s: {})",
+        verdict(per_sec >= TARGET_PER_SEC)
+    );
+    println!(
+        "  latency p50 {:.2} ms, p99 {:.2} ms (target p99 {TARGET_P99_MS} ms: {})",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        verdict(p99.as_secs_f64() * 1e3 <= TARGET_P99_MS)
+    );
+    println!(
+        "  delivered when the last push was answered: {delivered_at_end}; all {delivered} delivered {:.2} s later (target {TARGET_BACKLOG_SECS} s: {})",
+        backlog.as_secs_f64(),
+        verdict(backlog.as_secs_f64() <= TARGET_BACKLOG_SECS)
+    );
+    println!("  failed pushes: {failed}");
+    sim.shutdown().await;
+    if failed > 0 || delivered < pushes {
+        return Err("some pushes were not accepted or not delivered".into());
+    }
+    Ok(())
+}
+
+fn build_app(sim: &SimHandle, dir: &tempfile::TempDir, url: &str) -> Result<App, Failure> {
+    let c = &sim.config().component;
+    let settings = [
+        ("WXOPEN_COMPONENT_APPID", c.appid.clone()),
+        ("WXOPEN_COMPONENT_SECRET", c.secret.expose().to_owned()),
+        ("WXOPEN_MESSAGE_TOKEN", c.token.expose().to_owned()),
+        (
+            "WXOPEN_ENCODING_AES_KEY",
+            c.encoding_aes_key.expose().to_owned(),
+        ),
+        ("WXOPEN_WECHAT_API_BASE", sim.base_url()),
+        ("WXOPEN_PUBLIC_URL", url.to_owned()),
+        ("WXOPEN_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        (
+            "WXOPEN_STORE",
+            format!("sqlite:{}", dir.path().join("bench.db").display()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_map(&settings)?;
+    let store = Arc::new(wxopen::store::sqlite::SqliteStore::open(
+        &dir.path().join("bench.db"),
+        &config.component_appid,
+    )?);
+    Ok(App::build(
+        config,
+        store,
+        Arc::new(SimClock(sim.clone())),
+        None,
+    )?)
+}
+
+/// (query, body) of a follower's text push with `msg_id`, as WeChat sends it.
+fn signed_text(crypt: &MsgCrypt, token: &str, now: u64, msg_id: u64) -> (String, String) {
+    let inner = format!(
+        "<xml><ToUserName><![CDATA[{USER_NAME}]]></ToUserName><FromUserName><![CDATA[oBenchFollower{msg_id}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[Where is order {msg_id}?]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    );
+    let encrypt = crypt.encrypt(&inner);
+    let ts = now.to_string();
+    let nonce = format!("{}", 1_000_000_000 + msg_id);
+    let msg_signature = crypt.msg_signature(&ts, &nonce, &encrypt);
+    let signature = wxopen::crypto::signature(&[token, &ts, &nonce]);
+    (
+        format!("signature={signature}&timestamp={ts}&nonce={nonce}&openid=oBench&encrypt_type=aes&msg_signature={msg_signature}"),
+        format!("<xml><ToUserName><![CDATA[{USER_NAME}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"),
+    )
+}

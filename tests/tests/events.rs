@@ -1,0 +1,804 @@
+//! Inbound events end to end (issue #15): a follower writes through the
+//! simulator (or a test posing as WeChat with the real algorithm), wxopen
+//! records one event before answering, and delivers it, signed, to a real
+//! local HTTP receiver; the feed and `GET /v1/events/{id}` read the same
+//! records. Every scenario runs on SQLite and DynamoDB.
+
+mod api_common;
+
+use api_common::{on_both_stores, options, Api, APPID, TENANT};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wxopen::service::events::deliver;
+use wxopen::service::events::signing::{verify, SIGNATURE_HEADER};
+use wxopen::store::TenantScope;
+use wxopen_tests::{Backend, SignedPush};
+
+on_both_stores!(
+    a_follower_message_becomes_one_event_delivered_once_with_a_valid_signature,
+    wechat_retrying_a_push_is_still_one_event,
+    a_receiver_answering_500_500_200_gets_three_attempts_of_one_event,
+    a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart,
+    a_forged_push_records_no_event,
+    a_tenant_sees_none_of_another_tenants_webhooks_or_events,
+    a_passive_reply_reaches_the_follower_encrypted,
+    every_follower_action_of_the_simulator_becomes_its_event,
+    a_receiver_slower_than_the_budget_gets_success_in_time_and_the_event_still_delivered,
+);
+
+// ------------------------------------------------------------- the receiver
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Clone, Default)]
+struct ReceiverState {
+    got: Arc<Mutex<Vec<Received>>>,
+    /// Statuses to answer, in order; 200 once empty.
+    plan: Arc<Mutex<VecDeque<u16>>>,
+    /// Answered to a request asking for a passive reply ("ok" otherwise).
+    reply: Arc<Mutex<Option<String>>>,
+    /// How long a reply request is held before answering.
+    reply_delay: Arc<Mutex<Duration>>,
+}
+
+/// A real HTTP server on a loopback port recording what it receives.
+struct Receiver {
+    url: String,
+    state: ReceiverState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let wants_reply = headers.contains_key("wxopen-reply-requested");
+    state.got.lock().unwrap().push(Received { headers, body });
+    if wants_reply {
+        let delay = *state.reply_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        let reply = state.reply.lock().unwrap().clone();
+        return (StatusCode::OK, reply.unwrap_or_else(|| "{}".into()));
+    }
+    let status = state.plan.lock().unwrap().pop_front().unwrap_or(200);
+    (StatusCode::from_u16(status).unwrap(), "ok".into())
+}
+
+impl Receiver {
+    async fn start(plan: &[u16]) -> Receiver {
+        let state = ReceiverState::default();
+        state.plan.lock().unwrap().extend(plan.iter().copied());
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, state, task }
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+}
+
+// ------------------------------------------------------------- helpers
+
+const ALLOW_PRIVATE: (&str, &str) = ("WXOPEN_WEBHOOK_ALLOW_PRIVATE", "true");
+
+async fn start(backend: Backend) -> (Api, String) {
+    let api = Api::start_with(options(backend, 0, &[ALLOW_PRIVATE])).await;
+    let key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    (api, key)
+}
+
+/// Creates a webhook for `patterns`; returns (id, secret).
+async fn subscribe(api: &Api, key: &str, url: &str, patterns: &[&str]) -> (String, String) {
+    let r = api
+        .post(
+            "/v1/webhooks",
+            key,
+            &json!({"url": url, "events": patterns}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = r.body["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    (r.body["id"].as_str().unwrap().to_owned(), secret)
+}
+
+/// Works every due delivery once, as `serve`'s loop or a worker Lambda would.
+async fn deliver_due(api: &Api) -> usize {
+    let client = deliver::client(&api.env.app).unwrap();
+    deliver::drain(&api.env.app, &client, "test-worker")
+        .await
+        .unwrap()
+}
+
+/// The tenant's feed, past its settle time.
+async fn feed(api: &Api, key: &str) -> Vec<Value> {
+    api.env.sim.advance(Duration::from_secs(5));
+    let r = api.get("/v1/events?limit=500", Some(key)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["events"].as_array().unwrap().clone()
+}
+
+fn follower(api: &Api) -> String {
+    api.env.sim.followers(APPID)[0].clone()
+}
+
+/// A text push as WeChat sends it, with a given MsgId.
+fn text_push(api: &Api, openid: &str, msg_id: u64, content: &str) -> SignedPush {
+    let now = api.env.sim.now();
+    let inner = format!(
+        "<xml><ToUserName><![CDATA[gh_5add0a000001]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    );
+    let crypt = wxopen_tests::wechat_crypt(&api.env);
+    SignedPush::new(
+        &crypt,
+        api.env.sim.config().component.token.expose(),
+        "<ToUserName><![CDATA[gh_5add0a000001]]></ToUserName>",
+        &inner,
+        now,
+    )
+}
+
+fn push_path() -> String {
+    format!("/wechat/authorizers/{APPID}/events")
+}
+
+// ------------------------------------------------------------- scenarios
+
+async fn a_follower_message_becomes_one_event_delivered_once_with_a_valid_signature(
+    backend: Backend,
+) {
+    // Given a receiver subscribed to messages
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let (webhook_id, secret) = subscribe(&api, &key, &receiver.url, &["message.*"]).await;
+    assert!(secret.starts_with("whsec_"));
+
+    // When a follower writes to the account
+    let openid = follower(&api);
+    let out = api
+        .env
+        .sim
+        .user_message(APPID, &openid, "Where is my order?")
+        .await
+        .unwrap();
+    assert_eq!(out.response_body.as_deref(), Some("success"));
+
+    // Then exactly one event is recorded, with every field WeChat sent
+    let events = feed(&api, &key).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event["type"], "message.text");
+    assert_eq!(event["appid"], APPID);
+    assert_eq!(event["tenant"], TENANT);
+    assert_eq!(event["data"]["content"], "Where is my order?");
+    assert_eq!(event["data"]["from_user_name"], openid.as_str());
+    assert!(event["data"]["msg_id"].is_string());
+    let event_id = event["id"].as_str().unwrap();
+
+    // and it is delivered once, signed with the secret shown at creation
+    assert_eq!(deliver_due(&api).await, 1);
+    assert_eq!(deliver_due(&api).await, 0, "nothing left to deliver");
+    let got = receiver.got();
+    assert_eq!(got.len(), 1);
+    let header = got[0].headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert_eq!(
+        verify(header, &secret, &got[0].body, api.env.sim.now(), 300),
+        Ok(())
+    );
+    assert!(verify(header, "whsec_wrong", &got[0].body, api.env.sim.now(), 300).is_err());
+    assert_eq!(got[0].headers["wxopen-event-id"], event_id);
+    assert_eq!(got[0].headers["wxopen-event-type"], "message.text");
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["id"], event_id);
+    assert_eq!(body["data"]["content"], "Where is my order?");
+
+    // and the event shows its delivery
+    let r = api.get(&format!("/v1/events/{event_id}"), Some(&key)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deliveries = r.body["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0]["webhook_id"], webhook_id.as_str());
+    assert_eq!(deliveries[0]["state"], "succeeded");
+    assert_eq!(deliveries[0]["attempts"][0]["status"], 200);
+
+    // After a rotation both secrets sign for a day; the new one is shown once
+    let r = api
+        .post_raw(
+            &format!("/v1/webhooks/{webhook_id}/rotate-secret"),
+            &key,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_secret = r.body["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    let r = api
+        .post_raw(
+            &format!("/v1/webhooks/{webhook_id}/ping"),
+            &key,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(deliver_due(&api).await, 1);
+    let ping = receiver.got().pop().unwrap();
+    assert_eq!(ping.headers["wxopen-event-type"], "webhook.ping");
+    let header = ping.headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert_eq!(header.matches("v1=").count(), 2);
+    let now = api.env.sim.now();
+    assert_eq!(verify(header, &new_secret, &ping.body, now, 300), Ok(()));
+    assert_eq!(verify(header, &secret, &ping.body, now, 300), Ok(()));
+}
+
+async fn wechat_retrying_a_push_is_still_one_event(backend: Backend) {
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    subscribe(&api, &key, &receiver.url, &["*"]).await;
+    let openid = follower(&api);
+
+    // WeChat sends the same push three times (its retries)
+    let push = text_push(&api, &openid, 4_242_001, "hello");
+    for _ in 0..3 {
+        let (status, body) = api
+            .env
+            .post_push(&push_path(), &push.query, push.body.clone())
+            .await;
+        assert_eq!((status, body.as_str()), (200, "success"));
+    }
+
+    let events = feed(&api, &key).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(deliver_due(&api).await, 1);
+    assert_eq!(receiver.got().len(), 1);
+
+    // another message is another event
+    let other = text_push(&api, &openid, 4_242_002, "again");
+    api.env
+        .post_push(&push_path(), &other.query, other.body)
+        .await;
+    assert_eq!(feed(&api, &key).await.len(), 2);
+}
+
+async fn a_receiver_answering_500_500_200_gets_three_attempts_of_one_event(backend: Backend) {
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[500, 500]).await;
+    subscribe(&api, &key, &receiver.url, &["message.text"]).await;
+    let openid = follower(&api);
+    api.env
+        .sim
+        .user_message(APPID, &openid, "hi")
+        .await
+        .unwrap();
+
+    assert_eq!(deliver_due(&api).await, 1);
+    // The retry waits for its time: nothing is due a moment later
+    assert_eq!(deliver_due(&api).await, 0);
+    api.env.sim.advance(Duration::from_secs(15));
+    assert_eq!(deliver_due(&api).await, 1);
+    api.env.sim.advance(Duration::from_secs(40));
+    assert_eq!(deliver_due(&api).await, 1);
+    api.env.sim.advance(Duration::from_secs(3600));
+    assert_eq!(deliver_due(&api).await, 0, "delivered: nothing more");
+
+    let got = receiver.got();
+    assert_eq!(got.len(), 3);
+    let ids: Vec<_> = got
+        .iter()
+        .map(|r| r.headers["wxopen-event-id"].clone())
+        .collect();
+    assert!(ids.iter().all(|id| id == ids[0]), "one event id: {ids:?}");
+
+    let event_id = ids[0].to_str().unwrap();
+    let r = api.get(&format!("/v1/events/{event_id}"), Some(&key)).await;
+    let delivery = &r.body["deliveries"][0];
+    assert_eq!(delivery["state"], "succeeded");
+    assert_eq!(delivery["attempt_count"], 3);
+    let statuses: Vec<_> = delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [500, 500, 200]);
+    assert_eq!(delivery["attempts"][0]["error"], "HTTP 500");
+    assert_eq!(delivery["attempts"][0]["response"], "ok");
+
+    // A redelivery sends it once more, same id, its earlier attempts kept
+    let r = api
+        .post_raw(
+            &format!("/v1/events/{event_id}/redeliver"),
+            &key,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(deliver_due(&api).await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[3].headers["wxopen-event-id"], event_id);
+    let r = api.get(&format!("/v1/events/{event_id}"), Some(&key)).await;
+    assert_eq!(r.body["deliveries"][0]["attempt_count"], 4);
+}
+
+async fn a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart(backend: Backend) {
+    let (api, key) = start(backend).await;
+    // The receiver is down: nothing listens on its port
+    let down = Receiver::start(&[]).await;
+    let url = down.url.clone();
+    drop(down);
+    subscribe(&api, &key, &url, &["message.*"]).await;
+    let openid = follower(&api);
+    api.env
+        .sim
+        .user_message(APPID, &openid, "hello?")
+        .await
+        .unwrap();
+    assert_eq!(deliver_due(&api).await, 1);
+
+    // A worker claims the retry and dies mid-attempt (its lease is all that is left)
+    api.env.sim.advance(Duration::from_secs(15));
+    let due = api
+        .env
+        .store()
+        .due_deliveries(api.env.sim.now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    let now = api.env.sim.now();
+    let claim = api
+        .env
+        .store()
+        .claim_delivery(&due[0], "dies-mid-attempt", now, now + 60)
+        .await
+        .unwrap();
+    assert!(matches!(claim, wxopen::store::DeliveryClaim::Claimed(_)));
+    assert_eq!(deliver_due(&api).await, 0, "leased by the dead worker");
+
+    // The receiver comes back on the same port, the process restarts (a new
+    // App on the same store) and the lease has run out
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/hook")
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let state = ReceiverState::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let restarted = wxopen::app::App::build(
+        (*api.env.app.config).clone(),
+        api.env.store().clone(),
+        api.env.app.clock.clone(),
+        None,
+    )
+    .unwrap();
+    api.env.sim.advance(Duration::from_secs(120));
+    let client = deliver::client(&restarted).unwrap();
+    assert_eq!(
+        deliver::drain(&restarted, &client, "restarted")
+            .await
+            .unwrap(),
+        1
+    );
+    let got = state.got.lock().unwrap().clone();
+    server.abort();
+    assert_eq!(got.len(), 1);
+
+    let events = feed(&api, &key).await;
+    assert_eq!(
+        got[0].headers["wxopen-event-id"],
+        events[0]["id"].as_str().unwrap()
+    );
+    let r = api
+        .get(
+            &format!("/v1/events/{}", events[0]["id"].as_str().unwrap()),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.body["deliveries"][0]["state"], "succeeded");
+    assert_eq!(r.body["deliveries"][0]["attempt_count"], 2);
+    assert!(r.body["deliveries"][0]["attempts"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("could not connect"));
+}
+
+async fn a_forged_push_records_no_event(backend: Backend) {
+    let (api, key) = start(backend).await;
+    let openid = follower(&api);
+    let push = text_push(&api, &openid, 777, "forged");
+    // Signed with another token
+    let forged_query = push.query.replace("signature=", "signature=0");
+    let (status, _) = api
+        .env
+        .post_push(&push_path(), &forged_query, push.body.clone())
+        .await;
+    assert_ne!(status, 200);
+    assert!(feed(&api, &key).await.is_empty());
+    // The genuine push is recorded
+    let genuine = text_push(&api, &openid, 778, "genuine");
+    let (status, _) = api
+        .env
+        .post_push(&push_path(), &genuine.query, genuine.body)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(feed(&api, &key).await.len(), 1);
+}
+
+async fn a_tenant_sees_none_of_another_tenants_webhooks_or_events(backend: Backend) {
+    let (api, key_a) = start(backend).await;
+    let key_b = api
+        .new_key(TenantScope::Only(vec!["globex".into()]), &["events"])
+        .await;
+    let send_only = api.key.clone();
+    let receiver = Receiver::start(&[]).await;
+    let (webhook_a, _) = subscribe(&api, &key_a, &receiver.url, &["*"]).await;
+    let openid = follower(&api);
+    api.env
+        .sim
+        .user_message(APPID, &openid, "for acme")
+        .await
+        .unwrap();
+    let events = feed(&api, &key_a).await;
+    assert_eq!(events.len(), 1);
+    let event_id = events[0]["id"].as_str().unwrap();
+
+    // B lists nothing, reads nothing, changes nothing
+    let r = api.get("/v1/webhooks", Some(&key_b)).await;
+    assert_eq!(
+        (r.status, r.body["webhooks"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    let r = api.get("/v1/events", Some(&key_b)).await;
+    assert_eq!(
+        (r.status, r.body["events"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    assert_eq!(
+        api.get(&format!("/v1/webhooks/{webhook_a}"), Some(&key_b))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.get(&format!("/v1/events/{event_id}"), Some(&key_b))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.get("/v1/events?tenant=acme", Some(&key_b)).await.status,
+        403
+    );
+    let r = api
+        .post_raw(
+            &format!("/v1/events/{event_id}/redeliver"),
+            &key_b,
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = api
+        .env
+        .http
+        .delete(api.env.at(&format!("/v1/webhooks/{webhook_a}")))
+        .bearer_auth(&key_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // A key without the events scope is refused
+    let r = api.get("/v1/webhooks", Some(&send_only)).await;
+    assert_eq!((r.status, r.code()), (403, "insufficient_scope"));
+    // A still sees and owns its webhook
+    let r = api
+        .get(&format!("/v1/webhooks/{webhook_a}"), Some(&key_a))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.get("secret").is_none(),
+        "the secret is shown once only"
+    );
+    assert_eq!(
+        api.get("/v1/webhooks/wh_unknown", Some(&key_a))
+            .await
+            .status,
+        404
+    );
+}
+
+async fn every_follower_action_of_the_simulator_becomes_its_event(backend: Backend) {
+    use wxopen_sim::FollowerAction as A;
+    let (api, key) = start(backend).await;
+    let openid = follower(&api);
+    let actions = [
+        (
+            A::Subscribe {
+                scene: Some("42".into()),
+            },
+            "event.subscribe",
+        ),
+        (
+            A::Scan {
+                scene: "store_7".into(),
+            },
+            "event.scan",
+        ),
+        (
+            A::Click {
+                key: "MENU_ORDERS".into(),
+            },
+            "event.click",
+        ),
+        (
+            A::View {
+                url: "https://shop.example.com/".into(),
+            },
+            "event.view",
+        ),
+        (
+            A::Image {
+                pic_url: "https://mmbiz.qpic.cn/x.jpg".into(),
+            },
+            "message.image",
+        ),
+        (
+            A::Voice {
+                format: "amr".into(),
+            },
+            "message.voice",
+        ),
+        (A::Video, "message.video"),
+        (A::Shortvideo, "message.shortvideo"),
+        (
+            A::Location {
+                latitude: 23.13,
+                longitude: 113.26,
+                label: "Guangzhou".into(),
+            },
+            "message.location",
+        ),
+        (
+            A::Link {
+                title: "Order".into(),
+                url: "https://shop.example.com/o/1".into(),
+                description: String::new(),
+            },
+            "message.link",
+        ),
+        (
+            A::Text {
+                content: "hi".into(),
+            },
+            "message.text",
+        ),
+        (A::Unsubscribe, "event.unsubscribe"),
+    ];
+    for (action, _) in &actions {
+        // One second apart: WeChat tells a follower's events apart by CreateTime.
+        api.env.sim.advance(Duration::from_secs(1));
+        let out = api
+            .env
+            .sim
+            .follower_action(APPID, &openid, action)
+            .await
+            .unwrap();
+        assert_eq!(out.response_body.as_deref(), Some("success"), "{action:?}");
+    }
+    let events = feed(&api, &key).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let want: Vec<&str> = actions.iter().map(|(_, t)| *t).collect();
+    assert_eq!(types, want);
+    assert_eq!(events[0]["data"]["scene"], "42");
+    assert_eq!(events[0]["data"]["event_key"], "qrscene_42");
+    assert_eq!(events[1]["data"]["scene"], "store_7");
+    assert_eq!(events[2]["data"]["event_key"], "MENU_ORDERS");
+    assert_eq!(events[8]["data"]["location_x"], "23.13");
+    // The feed filters by type
+    let r = api.get("/v1/events?type=event.*", Some(&key)).await;
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 5);
+}
+
+/// The text of an encrypted passive reply, as WeChat decrypts it.
+fn decrypted_reply(api: &Api, body: &str) -> String {
+    let start = body
+        .find("<Encrypt><![CDATA[")
+        .unwrap_or_else(|| panic!("an encrypted reply, got {body}"))
+        + 18;
+    let end = body[start..].find("]]>").unwrap() + start;
+    let crypt = wxopen_tests::wechat_crypt(&api.env);
+    let opened = crypt.decrypt(&body[start..end]).unwrap();
+    let xml = opened.message;
+    let content_start = xml.find("<Content><![CDATA[").expect("a text reply") + 18;
+    let content_end = xml[content_start..].find("]]>").unwrap() + content_start;
+    xml[content_start..content_end].to_owned()
+}
+
+async fn subscribe_for_replies(api: &Api, key: &str, url: &str) {
+    let r = api
+        .post(
+            "/v1/webhooks",
+            key,
+            &json!({"url": url, "events": ["message.*"], "reply": true}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["reply"], true);
+}
+
+async fn a_passive_reply_reaches_the_follower_encrypted(backend: Backend) {
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    *receiver.state.reply.lock().unwrap() = Some(
+        json!({"reply": {"msgtype": "text", "content": "Your parcel is on its way"}}).to_string(),
+    );
+    subscribe_for_replies(&api, &key, &receiver.url).await;
+
+    let openid = follower(&api);
+    let out = api
+        .env
+        .sim
+        .user_message(APPID, &openid, "Where is it?")
+        .await
+        .unwrap();
+    let body = out.response_body.expect("an answer");
+    assert_eq!(decrypted_reply(&api, &body), "Your parcel is on its way");
+
+    // The event is delivered asynchronously as well
+    assert_eq!(deliver_due(&api).await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len(), 2, "the reply request and the delivery");
+    assert!(got[0].headers.contains_key("wxopen-reply-requested"));
+    assert!(!got[1].headers.contains_key("wxopen-reply-requested"));
+    assert_eq!(
+        got[0].headers["wxopen-event-id"],
+        got[1].headers["wxopen-event-id"]
+    );
+}
+
+async fn a_receiver_slower_than_the_budget_gets_success_in_time_and_the_event_still_delivered(
+    backend: Backend,
+) {
+    let api = Api::start_with(options(
+        backend,
+        0,
+        &[ALLOW_PRIVATE, ("WXOPEN_REPLY_BUDGET_MS", "300")],
+    ))
+    .await;
+    let key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    let receiver = Receiver::start(&[]).await;
+    *receiver.state.reply.lock().unwrap() =
+        Some(json!({"reply": {"msgtype": "text", "content": "too late"}}).to_string());
+    *receiver.state.reply_delay.lock().unwrap() = Duration::from_secs(3);
+    subscribe_for_replies(&api, &key, &receiver.url).await;
+
+    let openid = follower(&api);
+    let push = text_push(&api, &openid, 9_000_001, "anyone?");
+    let started = std::time::Instant::now();
+    let (status, body) = api
+        .env
+        .post_push(&push_path(), &push.query, push.body)
+        .await;
+    let took = started.elapsed();
+    assert_eq!((status, body.as_str()), (200, "success"));
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+
+    assert_eq!(deliver_due(&api).await, 1);
+    let events = feed(&api, &key).await;
+    assert_eq!(events.len(), 1);
+    let r = api
+        .get(
+            &format!("/v1/events/{}", events[0]["id"].as_str().unwrap()),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.body["deliveries"][0]["state"], "succeeded");
+}
+
+// ------------------------------------------------------------- URL policy
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_webhook_urls_are_400_naming_why_and_store_nothing() {
+    let api = Api::start_with(options(Backend::Sqlite, 0, &[])).await;
+    let key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    let cases = [
+        ("http://erp.example.com/hook", "https"),
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://10.1.2.3/hook", "private"),
+        ("https://169.254.169.254/latest", "metadata"),
+        ("https://localhost/hook", "loopback"),
+        ("https://[::1]/hook", "loopback"),
+        ("not a url", "absolute URL"),
+    ];
+    for (url, why) in cases {
+        let r = api
+            .post(
+                "/v1/webhooks",
+                &key,
+                &json!({"url": url, "events": ["*"]}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{url}: {}",
+            r.body
+        );
+        assert!(r.message().contains("`url`"), "{url}: {}", r.message());
+        assert!(r.message().contains(why), "{url}: {}", r.message());
+    }
+    // A malformed subscription names its field
+    for (body, field) in [
+        (
+            json!({"url": "https://erp.example.com/h", "events": ["message.sticker"]}),
+            "`events`",
+        ),
+        (
+            json!({"url": "https://erp.example.com/h", "events": []}),
+            "`events`",
+        ),
+        (json!({"events": ["*"]}), "`url`"),
+        (
+            json!({"url": "https://erp.example.com/h", "events": ["*"], "colour": 1}),
+            "colour",
+        ),
+        (
+            json!({"url": "https://erp.example.com/h", "events": ["*"], "tenant": "globex"}),
+            "",
+        ),
+    ] {
+        let r = api.post("/v1/webhooks", &key, &body, None).await;
+        assert!(matches!(r.status, 400 | 403), "{body}: {}", r.body);
+        assert!(r.message().contains(field), "{body}: {}", r.message());
+    }
+    let r = api.get("/v1/webhooks", Some(&key)).await;
+    assert_eq!(
+        r.body["webhooks"].as_array().unwrap().len(),
+        0,
+        "nothing stored"
+    );
+}

@@ -23,6 +23,7 @@ mod lease;
 mod links;
 mod model;
 mod pushes;
+pub mod sealed;
 
 pub use api_keys::ApiKeyStore;
 pub use authorizers::{
@@ -41,6 +42,7 @@ pub use lease::{lease_refusal, LeaseOutcome, RenewalOutcome};
 pub use links::{consume_refusal, ConsumeOutcome, LinkStore};
 pub use model::*;
 pub use pushes::PushStore;
+pub use sealed::Sealer;
 
 /// Every record family: what a process opens once and shares.
 pub trait StateStore:

@@ -235,9 +235,12 @@ async fn wrong_content_types_and_oversized_bodies_are_refused(backend: Backend) 
         "{}",
         r.body
     );
-    // When the body is over 2 MiB, then 413
+    // When the body is over the route's 4 MiB, then 413
     let mut big = b"{\"touser\": \"".to_vec();
-    big.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+    big.extend(std::iter::repeat_n(
+        b'a',
+        wxopen::http::limits::TEMPLATE_BODY_BYTES,
+    ));
     big.extend(b"\"}");
     let r = api.post_raw(&path, &api.key, "application/json", big).await;
     assert_eq!(

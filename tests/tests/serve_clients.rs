@@ -93,6 +93,11 @@ async fn a_body_declared_over_its_routes_limit_is_refused_before_it_is_sent() {
         (PUSH_PATH.to_owned(), limits::PUSH_BODY_BYTES, vec![]),
         (
             template_path(APPID),
+            limits::TEMPLATE_BODY_BYTES,
+            vec![("authorization", auth.as_str())],
+        ),
+        (
+            format!("/v1/authorizers/{APPID}/custom-messages"),
             limits::JSON_BODY_BYTES,
             vec![("authorization", auth.as_str())],
         ),

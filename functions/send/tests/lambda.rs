@@ -34,7 +34,7 @@ async fn a_body_over_its_routes_limit_is_413_before_the_key_is_looked_at() {
     // Given the function behind API Gateway, which hands it bodies already read
     let fut = FunctionUnderTest::start(binary()).await;
     // When a JSON body one byte over 2 MiB comes without a key
-    let json_route = "/v1/authorizers/wx1/template-messages";
+    let json_route = "/v1/authorizers/wx1/custom-messages";
     let oversized = " ".repeat(wxopen::http::limits::JSON_BODY_BYTES + 1);
     let (status, _, body) = fut
         .request(

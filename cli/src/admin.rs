@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wxopen::config::StoreSpec;
+use wxopen::crypto::at_rest::DataKeys;
 use wxopen::store::StateStore;
 
 /// Where an admin command looks.
@@ -81,8 +82,46 @@ fn file_settings(path: &Path) -> Result<BTreeMap<String, String>, String> {
         .collect())
 }
 
-/// Opens the target's store (no table is created: it must exist).
-pub async fn open_store(target: &Target) -> Result<Arc<dyn StateStore>, String> {
+/// The data keys that open the target's sealed credentials: `keys` when the
+/// caller has the full configuration, else `WXOPEN_DATA_KEY` (and
+/// `_PREVIOUS`) from the environment, else a sandbox's key file beside its
+/// database. None: sealed credentials read as `Corrupt`, the rest reads.
+fn data_keys(target: &Target, keys: Option<DataKeys>) -> Result<Option<DataKeys>, String> {
+    if keys.is_some() {
+        return Ok(keys);
+    }
+    let env = |name: &'static str| -> Result<Option<[u8; 32]>, String> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => DataKeys::parse_key(name, &v)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            _ => Ok(None),
+        }
+    };
+    if let Some(current) = env("WXOPEN_DATA_KEY")? {
+        return Ok(Some(DataKeys::new(
+            current,
+            env("WXOPEN_DATA_KEY_PREVIOUS")?,
+        )));
+    }
+    if let StoreSpec::Sqlite(db) = &target.store {
+        let path = format!("{}.data-key", db.display());
+        if let Ok(key) = std::fs::read_to_string(&path) {
+            let current = DataKeys::parse_key("the sandbox data key file", &key)
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(DataKeys::new(current, None)));
+        }
+    }
+    Ok(None)
+}
+
+/// Opens the target's store (no table is created: it must exist), with the
+/// data keys of [`data_keys`].
+pub async fn open_store(
+    target: &Target,
+    keys: Option<DataKeys>,
+) -> Result<Arc<dyn StateStore>, String> {
+    let keys = data_keys(target, keys)?;
     if let StoreSpec::Sqlite(path) = &target.store {
         if !path.exists() {
             return Err(format!(
@@ -95,11 +134,19 @@ pub async fn open_store(target: &Target) -> Result<Arc<dyn StateStore>, String> 
         StoreSpec::Sqlite(path) => {
             let store = wxopen::store::sqlite::SqliteStore::open(path, &target.component_appid)
                 .map_err(|e| format!("opening {}: {e}", target.store))?;
-            Ok(Arc::new(store))
+            Ok(match keys {
+                Some(keys) => Arc::new(store.with_data_keys(keys)),
+                None => Arc::new(store),
+            })
         }
-        StoreSpec::Dynamodb(table) => Ok(Arc::new(
-            wxopen::store::dynamo::DynamoStore::from_env(table, &target.component_appid).await,
-        )),
+        StoreSpec::Dynamodb(table) => {
+            let store =
+                wxopen::store::dynamo::DynamoStore::from_env(table, &target.component_appid).await;
+            Ok(match keys {
+                Some(keys) => Arc::new(store.with_data_keys(keys)),
+                None => Arc::new(store),
+            })
+        }
     }
 }
 

@@ -182,7 +182,7 @@ async fn check_store(
         component_appid: config.component_appid.clone(),
         store: config.store.clone(),
     };
-    let store = match crate::admin::open_store(&target).await {
+    let store = match crate::admin::open_store(&target, Some(config.data_keys.clone())).await {
         Ok(store) => store,
         Err(e) => {
             findings.push(fix("store", e));

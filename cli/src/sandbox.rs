@@ -59,7 +59,50 @@ pub fn config(
     for (name, value) in fixed {
         settings.insert(name.to_owned(), value);
     }
+    if !settings.contains_key("WXOPEN_DATA_KEY") {
+        let key = data_key(store).map_err(|problem| ConfigError {
+            problems: vec![problem],
+        })?;
+        settings.insert("WXOPEN_DATA_KEY".to_owned(), key);
+    }
     Config::from_map(&settings)
+}
+
+/// The sandbox's data key, unless `WXOPEN_DATA_KEY` is set: kept beside the
+/// SQLite file (`<file>.data-key`, mode 0600) so a restarted sandbox, and
+/// `wxopen … --sandbox`, still open the credentials it sealed. Generated on
+/// first use.
+fn data_key(store: &StoreSpec) -> Result<String, String> {
+    let StoreSpec::Sqlite(db) = store else {
+        return Err(
+            "WXOPEN_DATA_KEY is not set (a sandbox on DynamoDB keeps no key file: set it)"
+                .to_owned(),
+        );
+    };
+    let path = std::path::PathBuf::from(format!("{}.data-key", db.display()));
+    let fail = |e: std::io::Error| format!("sandbox data key {}: {e}", path.display());
+    match std::fs::read_to_string(&path) {
+        Ok(key) => return Ok(key.trim().to_owned()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        Err(_) => {}
+    }
+    let key = wxopen::crypto::at_rest::DataKeys::generate_key();
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: two sandboxes starting at once never overwrite each other's key.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes()).map_err(fail)?;
+            file.sync_all().map_err(fail)?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
+            .map(|k| k.trim().to_owned())
+            .map_err(fail),
+        Err(e) => Err(fail(e)),
+    }
 }
 
 /// The simulator with pushes pointed at our listener.

@@ -25,7 +25,7 @@ pub struct StatusArgs {
 
 pub async fn run(args: StatusArgs) -> Result<(), String> {
     let target = args.target.resolve()?;
-    let store = crate::admin::open_store(&target).await?;
+    let store = crate::admin::open_store(&target, None).await?;
     let report = collect(store.as_ref(), SystemClock.now()).await?;
     if args.json {
         println!("{report}");

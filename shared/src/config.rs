@@ -3,6 +3,7 @@
 //! without the `WXOPEN_` prefix, as a key in an optional TOML file; the
 //! environment wins. A missing or invalid setting is reported by name.
 
+use crate::crypto::at_rest::DataKeys;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -82,6 +83,9 @@ pub struct Config {
     pub message_token: Secret,
     pub encoding_aes_key: Secret,
     pub encoding_aes_key_previous: Option<Secret>,
+    /// Seals credentials at rest (`WXOPEN_DATA_KEY`, and `WXOPEN_DATA_KEY_PREVIOUS`
+    /// during a rotation); its Debug shows key ids only.
+    pub data_keys: DataKeys,
     pub wechat_api_base: String,
     /// Where WeChat's authorization pages are (`WXOPEN_WECHAT_WEB_BASE`).
     pub wechat_web: WechatWeb,
@@ -126,6 +130,8 @@ pub const SETTINGS: &[(&str, bool)] = &[
     ("WXOPEN_MESSAGE_TOKEN", true),
     ("WXOPEN_ENCODING_AES_KEY", true),
     ("WXOPEN_ENCODING_AES_KEY_PREVIOUS", false),
+    ("WXOPEN_DATA_KEY", true),
+    ("WXOPEN_DATA_KEY_PREVIOUS", false),
     ("WXOPEN_WECHAT_API_BASE", false),
     ("WXOPEN_WECHAT_WEB_BASE", false),
     ("WXOPEN_PUBLIC_URL", true),
@@ -169,7 +175,12 @@ impl Config {
         };
         for (name, required) in SETTINGS {
             if *required && get(name).is_none() {
-                problems.push(format!("{name} is not set"));
+                problems.push(match *name {
+                    "WXOPEN_DATA_KEY" => "WXOPEN_DATA_KEY is not set (credentials are encrypted at rest \
+                         under it: base64 of 32 random bytes, e.g. `head -c 32 /dev/urandom | base64`)"
+                        .to_owned(),
+                    _ => format!("{name} is not set"),
+                });
             }
         }
         let aes_key = get("WXOPEN_ENCODING_AES_KEY").unwrap_or_default();
@@ -186,6 +197,17 @@ impl Config {
                 );
             }
         }
+        let data_key = get("WXOPEN_DATA_KEY").and_then(|v| {
+            DataKeys::parse_key("WXOPEN_DATA_KEY", &v)
+                .map_err(|e| problems.push(e.to_string()))
+                .ok()
+        });
+        let data_key_previous = match get("WXOPEN_DATA_KEY_PREVIOUS") {
+            None => Ok(None),
+            Some(v) => DataKeys::parse_key("WXOPEN_DATA_KEY_PREVIOUS", &v)
+                .map(Some)
+                .map_err(|e| problems.push(e.to_string())),
+        };
         let store = match StoreSpec::parse(
             &get("WXOPEN_STORE").unwrap_or_else(|| "sqlite:wxopen.db".to_owned()),
         ) {
@@ -258,7 +280,9 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
-        let (Some(store), Some(listen), Some(wechat_web)) = (store, listen, wechat_web) else {
+        let (Some(store), Some(listen), Some(wechat_web), Some(data_key), Ok(data_key_previous)) =
+            (store, listen, wechat_web, data_key, data_key_previous)
+        else {
             return Err(ConfigError { problems });
         };
         Ok(Config {
@@ -267,6 +291,7 @@ impl Config {
             message_token: Secret::new(get("WXOPEN_MESSAGE_TOKEN").unwrap_or_default()),
             encoding_aes_key: Secret::new(aes_key),
             encoding_aes_key_previous: previous.map(Secret::new),
+            data_keys: DataKeys::new(data_key, data_key_previous),
             wechat_api_base,
             wechat_web,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -346,6 +371,10 @@ mod tests {
                 "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
             ),
             ("WXOPEN_PUBLIC_URL", "https://wx.example.com/"),
+            (
+                "WXOPEN_DATA_KEY",
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -402,6 +431,7 @@ mod tests {
             "WXOPEN_MESSAGE_TOKEN",
             "WXOPEN_ENCODING_AES_KEY",
             "WXOPEN_PUBLIC_URL",
+            "WXOPEN_DATA_KEY",
         ] {
             assert!(err.to_string().contains(name), "{name} not named in {err}");
         }
@@ -414,6 +444,26 @@ mod tests {
         let err = Config::from_map(&m).unwrap_err().to_string();
         assert!(err.contains("WXOPEN_ENCODING_AES_KEY"));
         assert!(!err.contains("short-secret"));
+    }
+
+    #[test]
+    fn a_bad_data_key_is_named_without_echoing_it() {
+        for name in ["WXOPEN_DATA_KEY", "WXOPEN_DATA_KEY_PREVIOUS"] {
+            let mut m = minimal();
+            // Base64 of 31 bytes: well-formed, the wrong length.
+            let short = "c2hvcnQta2V5LXNob3J0LWtleS1zaG9ydC1rZXktcw==";
+            m.insert(name.into(), short.into());
+            let err = Config::from_map(&m).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+            assert!(!err.contains(short));
+        }
+        let mut m = minimal();
+        m.insert("WXOPEN_DATA_KEY_PREVIOUS".into(), DataKeys::generate_key());
+        let c = Config::from_map(&m).unwrap();
+        assert!(
+            !format!("{c:?}").contains("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="),
+            "Debug shows key ids only"
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const SECRET_KEYS: &[&str] = &[
     "message_token",
     "encoding_aes_key",
     "encoding_aes_key_previous",
+    "data_key",
+    "data_key_previous",
 ];
 
 /// The process could not start: names what is wrong, never a secret value.
@@ -179,8 +181,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, StartupE
         StoreSpec::Sqlite(path) => {
             let path = path.clone();
             let appid = config.component_appid.clone();
+            let keys = config.data_keys.clone();
             let opened = tokio::task::spawn_blocking(move || {
                 crate::store::sqlite::SqliteStore::open(&path, &appid)
+                    .map(|store| store.with_data_keys(keys))
             })
             .await
             .map_err(|e| StartupError::Store {
@@ -199,7 +203,9 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, StartupE
             ),
         }),
         StoreSpec::Dynamodb(table) => Ok(Arc::new(
-            crate::store::dynamo::DynamoStore::from_env(table, &config.component_appid).await,
+            crate::store::dynamo::DynamoStore::from_env(table, &config.component_appid)
+                .await
+                .with_data_keys(config.data_keys.clone()),
         )),
     }
 }

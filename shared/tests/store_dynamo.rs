@@ -55,8 +55,10 @@ async fn fresh_store() -> DynamoStore {
     store
 }
 
+/// The whole contract runs with credentials sealed.
 async fn fresh() -> Arc<dyn StateStore> {
-    Arc::new(fresh_store().await)
+    let keys = wxopen::crypto::at_rest::DataKeys::new(store_contract::at_rest::K1, None);
+    Arc::new(fresh_store().await.with_data_keys(keys))
 }
 
 store_contract::contract_tests!(fresh);
@@ -465,4 +467,75 @@ async fn every_operation_of_a_renewal_is_one_request() {
         .ok();
     let used = store.request_counts().since(&before);
     assert_eq!((used.update_item, used.total()), (2, 2));
+}
+
+mod at_rest {
+    use super::*;
+    use futures::FutureExt;
+    use store_contract::at_rest::{Dump, Open};
+    use wxopen::crypto::at_rest::DataKeys;
+
+    /// Stores over one table (with given keys) and a raw Scan of every item
+    /// through the SDK client, not through the store.
+    async fn on_one_table() -> (Open, Dump) {
+        let first = fresh_store().await;
+        let (client, table) = (first.client().clone(), first.table().to_owned());
+        let (open_client, open_table) = (client.clone(), table.clone());
+        let open: Open = Box::new(move |keys: Option<DataKeys>| {
+            let store = DynamoStore::new(open_client.clone(), &open_table, COMPONENT);
+            let store: Arc<dyn StateStore> = match keys {
+                Some(keys) => Arc::new(store.with_data_keys(keys)),
+                None => Arc::new(store),
+            };
+            async move { store }.boxed()
+        });
+        let dump: Dump = Box::new(move || {
+            let (client, table) = (client.clone(), table.clone());
+            async move {
+                let mut out = String::new();
+                let mut start = None;
+                loop {
+                    let page = client
+                        .scan()
+                        .table_name(&table)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .expect("raw scan");
+                    for item in page.items() {
+                        for value in item.values() {
+                            out.push_str(&format!("{value:?}\n"));
+                        }
+                    }
+                    match page.last_evaluated_key() {
+                        Some(k) if !k.is_empty() => start = Some(k.clone()),
+                        _ => break,
+                    }
+                }
+                out
+            }
+            .boxed()
+        });
+        (open, dump)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_credential_is_stored_in_plaintext() {
+        let (open, dump) = on_one_table().await;
+        store_contract::at_rest::no_credential_is_stored_in_plaintext(open, dump).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn legacy_plaintext_reads_and_is_sealed_on_the_next_write() {
+        let (open, dump) = on_one_table().await;
+        store_contract::at_rest::legacy_plaintext_reads_and_is_sealed_on_the_next_write(open, dump)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rotation_opens_with_the_previous_key_and_reseals() {
+        let (open, dump) = on_one_table().await;
+        store_contract::at_rest::rotation_opens_with_the_previous_key_and_reseals(open, dump).await;
+    }
 }

@@ -27,8 +27,14 @@ fn file_store(path: &std::path::Path, component_appid: &str) -> Store {
 mod on_file {
     use super::*;
 
+    /// On a file the whole contract runs with credentials sealed (in memory: plaintext).
     async fn fresh() -> Store {
-        file_store(&scratch_dir().join("state.db"), COMPONENT_APPID)
+        let keys = wxopen::crypto::at_rest::DataKeys::new(store_contract::at_rest::K1, None);
+        Arc::new(
+            SqliteStore::open(&scratch_dir().join("state.db"), COMPONENT_APPID)
+                .expect("open sqlite store")
+                .with_data_keys(keys),
+        )
     }
 
     store_contract::contract_tests!(fresh);
@@ -372,4 +378,85 @@ async fn the_purge_deletes_expired_events_with_their_deliveries_and_nothing_live
         .unwrap()
         .is_some());
     assert_eq!(store.purge_expired_events(NOW + 500, 10).await.unwrap(), 0);
+}
+
+mod at_rest {
+    use super::*;
+    use futures::FutureExt;
+    use store_contract::at_rest::{Dump, Open};
+    use wxopen::crypto::at_rest::DataKeys;
+
+    /// Stores over one file (with given keys) and a raw dump of every value
+    /// in every table, read with rusqlite on the file, not through the store.
+    fn on_one_file() -> (Open, Dump) {
+        let path = scratch_dir().join("state.db");
+        let for_open = path.clone();
+        let open: Open = Box::new(move |keys: Option<DataKeys>| {
+            let path = for_open.clone();
+            async move {
+                let store = SqliteStore::open(&path, COMPONENT_APPID).expect("open sqlite store");
+                let store: Store = match keys {
+                    Some(keys) => Arc::new(store.with_data_keys(keys)),
+                    None => Arc::new(store),
+                };
+                store
+            }
+            .boxed()
+        });
+        let dump: Dump = Box::new(move || {
+            let path = path.clone();
+            async move { raw_dump(&path) }.boxed()
+        });
+        (open, dump)
+    }
+
+    fn raw_dump(path: &std::path::Path) -> String {
+        use rusqlite::types::ValueRef;
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = String::new();
+        for table in tables {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                for i in 0..columns {
+                    match row.get_ref(i).unwrap() {
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            out.push_str(&String::from_utf8_lossy(t))
+                        }
+                        ValueRef::Integer(n) => out.push_str(&n.to_string()),
+                        _ => {}
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_credential_is_stored_in_plaintext() {
+        let (open, dump) = on_one_file();
+        store_contract::at_rest::no_credential_is_stored_in_plaintext(open, dump).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn legacy_plaintext_reads_and_is_sealed_on_the_next_write() {
+        let (open, dump) = on_one_file();
+        store_contract::at_rest::legacy_plaintext_reads_and_is_sealed_on_the_next_write(open, dump)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rotation_opens_with_the_previous_key_and_reseals() {
+        let (open, dump) = on_one_file();
+        store_contract::at_rest::rotation_opens_with_the_previous_key_and_reseals(open, dump).await;
+    }
 }

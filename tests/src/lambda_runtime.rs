@@ -474,6 +474,7 @@ pub fn function_env(
             "component_secret": c.secret.expose(),
             "message_token": c.token.expose(),
             "encoding_aes_key": c.encoding_aes_key.expose(),
+            "data_key": crate::TEST_DATA_KEY,
         })
         .to_string(),
     );
@@ -604,7 +605,9 @@ impl FunctionUnderTest {
         let appid = sim.config().component.appid.clone();
         let store: Arc<dyn wxopen::store::StateStore> = Arc::new(
             wxopen::store::sqlite::SqliteStore::open(&db, &appid)
-                .unwrap_or_else(|e| panic!("sqlite: {e}")),
+                .unwrap_or_else(|e| panic!("sqlite: {e}"))
+                // The function seals under the secret's data_key: the test reads with it.
+                .with_data_keys(crate::test_data_keys()),
         );
         let env = function_env(&api, &sim, &format!("sqlite:{}", db.display()), &url);
         let mut process = LambdaProcess::spawn(binary, &api, &env);

@@ -27,6 +27,13 @@ pub enum Backend {
 
 /// Both backends, for tests that must hold on each.
 pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Dynamo];
+/// The data key every test app seals credentials under (32 bytes of 0x01).
+pub const TEST_DATA_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+/// [`TEST_DATA_KEY`] as keys.
+pub fn test_data_keys() -> wxopen::crypto::at_rest::DataKeys {
+    wxopen::crypto::at_rest::DataKeys::new([1; 32], None)
+}
 
 /// wxopen's clock reading the simulator's virtual clock.
 pub struct SimClock(pub SimHandle);
@@ -128,6 +135,7 @@ impl TestEnv {
             ("WXOPEN_WECHAT_API_BASE", sim.base_url()),
             ("WXOPEN_PUBLIC_URL", url.clone()),
             ("WXOPEN_STORE", store_spec),
+            ("WXOPEN_DATA_KEY", TEST_DATA_KEY.to_owned()),
             ("WXOPEN_LISTEN", addr.to_string()),
             (
                 "WXOPEN_RETURN_URL_ORIGINS",
@@ -194,7 +202,8 @@ async fn open_store_via(config: &Config, dynamo_endpoint: Option<&str>) -> Arc<d
     match &config.store {
         StoreSpec::Sqlite(path) => Arc::new(
             wxopen::store::sqlite::SqliteStore::open(path, &config.component_appid)
-                .unwrap_or_else(|e| panic!("sqlite: {e}")),
+                .unwrap_or_else(|e| panic!("sqlite: {e}"))
+                .with_data_keys(config.data_keys.clone()),
         ),
         StoreSpec::Dynamodb(table) => {
             if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() {
@@ -210,9 +219,11 @@ async fn open_store_via(config: &Config, dynamo_endpoint: Option<&str>) -> Arc<d
                 .unwrap_or_else(|e| panic!("create_table: {e}"));
             match dynamo_endpoint {
                 Some(endpoint) => Arc::new(
-                    dynamo_faults::store_via(endpoint, table, &config.component_appid).await,
+                    dynamo_faults::store_via(endpoint, table, &config.component_appid)
+                        .await
+                        .with_data_keys(config.data_keys.clone()),
                 ),
-                None => Arc::new(store),
+                None => Arc::new(store.with_data_keys(config.data_keys.clone())),
             }
         }
     }

@@ -180,6 +180,10 @@ fn build_app(sim: &SimHandle, dir: &tempfile::TempDir, url: &str) -> Result<App,
         ("WXOPEN_WECHAT_API_BASE", sim.base_url()),
         ("WXOPEN_PUBLIC_URL", url.to_owned()),
         (
+            "WXOPEN_DATA_KEY",
+            wxopen::crypto::at_rest::DataKeys::generate_key(),
+        ),
+        (
             "WXOPEN_STORE",
             format!("sqlite:{}", dir.path().join("bench.db").display()),
         ),

@@ -4,6 +4,10 @@
 //! - read an authorizer token (`get_authorizer`),
 //! - lease + write a renewed token (`acquire_authorizer_lease` + `complete_authorizer_renewal`),
 //! - checkpoint a chunk with 200 results (`checkpoint_chunk`).
+//!
+//! Tokens are sealed at rest under a data key, as `serve` stores them;
+//! `WXOPEN_BENCH_PLAINTEXT=1` opens the store without one (plaintext, as
+//! before encryption at rest), for the comparison.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,15 +27,23 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(
-        &dir.path().join("bench.db"),
-        "wxcomponentbench",
-    )?);
+    let opened = SqliteStore::open(&dir.path().join("bench.db"), "wxcomponentbench")?;
+    let plaintext = std::env::var_os("WXOPEN_BENCH_PLAINTEXT").is_some();
+    let store: Arc<dyn StateStore> = if plaintext {
+        Arc::new(opened)
+    } else {
+        Arc::new(opened.with_data_keys(wxopen::crypto::at_rest::DataKeys::new(rand_key(), None)))
+    };
     seed(store.as_ref()).await?;
 
     println!(
-        "store: SQLite file in {} (WAL, synchronous=FULL)",
-        dir.path().display()
+        "store: SQLite file in {} (WAL, synchronous=FULL), tokens {}",
+        dir.path().display(),
+        if plaintext {
+            "in plaintext"
+        } else {
+            "sealed (AES-256-GCM)"
+        }
     );
     report(
         "get_authorizer (read token)",
@@ -186,4 +198,9 @@ async fn checkpoint(store: Arc<dyn StateStore>, i: u64) -> BenchResult<()> {
         CheckpointOutcome::Saved => Ok(()),
         CheckpointOutcome::LostLease => Err("checkpoint lost its lease".into()),
     }
+}
+
+fn rand_key() -> [u8; 32] {
+    let encoded = wxopen::crypto::at_rest::DataKeys::generate_key();
+    wxopen::crypto::at_rest::DataKeys::parse_key("bench", &encoded).unwrap_or([7; 32])
 }

@@ -6,6 +6,7 @@
 //! key that opened the push.
 
 mod aes_cbc;
+pub mod at_rest;
 mod envelope;
 mod key;
 

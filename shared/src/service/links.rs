@@ -541,6 +541,10 @@ mod tests {
                 "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
             ),
             ("WXOPEN_PUBLIC_URL", "https://wx.example.com"),
+            (
+                "WXOPEN_DATA_KEY",
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -26,6 +26,7 @@ mod links;
 mod model;
 mod purge;
 mod pushes;
+pub mod sealed;
 mod webhooks;
 
 pub use api_keys::ApiKeyStore;
@@ -48,6 +49,7 @@ pub use links::{consume_refusal, ConsumeOutcome, LinkStore};
 pub use model::*;
 pub use purge::PurgeStore;
 pub use pushes::PushStore;
+pub use sealed::Sealer;
 pub use webhooks::{Webhook, WebhookStore};
 
 /// Every record family: what a process opens once and shares.

@@ -14,6 +14,7 @@
 //! `expires_at`, never at the boundary second.
 
 pub mod api_keys;
+pub mod at_rest;
 pub mod authorizer_listings;
 pub mod authorizers;
 pub mod component;

@@ -13,6 +13,7 @@ use super::table::{
 };
 use super::{cursor, DynamoStore, Query, OPTIMISTIC_ATTEMPTS};
 use crate::secret::Secret;
+use crate::store::sealed::{ACCESS_TOKEN, AUTHORIZER, REFRESH_TOKEN};
 use crate::store::{
     granted_authorizer, plan_grant, renewable, repaired_status, AuthorizationGrant, Authorizer,
     AuthorizerProfile, AuthorizerStatus, AuthorizerStore, GrantOutcome, GrantPlan, LeaseOutcome,
@@ -108,8 +109,13 @@ impl DynamoStore {
     async fn read_authorizer(&self, appid: &str) -> StoreResult<Option<Authorizer>> {
         self.get(self.keys.authorizer(appid), SK_PROFILE)
             .await?
-            .map(|item| authorizer_from_item(&item))
+            .map(|item| self.authorizer_of(&item))
             .transpose()
+    }
+
+    /// An item as stored, its sealed tokens opened.
+    fn authorizer_of(&self, item: &Item) -> StoreResult<Authorizer> {
+        self.sealer.open_authorizer(authorizer_from_item(item)?)
     }
 
     /// The values of `#gsi2pk = :by_tenant, #gsi2sk = :appid`, set wherever a
@@ -123,7 +129,8 @@ impl DynamoStore {
 
     /// [`GrantPlan::Create`]: false if someone created it first (plan again).
     async fn create_granted(&self, grant: &AuthorizationGrant) -> StoreResult<bool> {
-        let item = authorizer_to_item(&self.keys, &granted_authorizer(grant));
+        let sealed = self.sealer.seal_authorizer(granted_authorizer(grant));
+        let item = authorizer_to_item(&self.keys, &sealed);
         match self
             .put(item, Some("attribute_not_exists(#pk)"), Values::new())
             .await
@@ -162,9 +169,22 @@ impl DynamoStore {
             .to_owned();
         let mut values = Values::new()
             .with(":active", s(AuthorizerStatus::Active.as_str()))
-            .with(":access", s(grant.access_token.expose()))
+            .with(
+                ":access",
+                s(self
+                    .sealer
+                    .seal(AUTHORIZER, &grant.appid, ACCESS_TOKEN, &grant.access_token)),
+            )
             .with(":expires", n(grant.expires_at))
-            .with(":refresh", s(grant.refresh_token.expose()))
+            .with(
+                ":refresh",
+                s(self.sealer.seal(
+                    AUTHORIZER,
+                    &grant.appid,
+                    REFRESH_TOKEN,
+                    &grant.refresh_token,
+                )),
+            )
             .with(":func_info", func_info_value(&grant.func_info))
             .with(":code", s(grant.auth_code_hash.clone()))
             .with(":now", n(grant.now))
@@ -237,7 +257,7 @@ impl DynamoStore {
         listed
             .iter()
             .filter_map(|entry| records.remove(key_str(entry, TABLE_KEY_PK)?))
-            .map(|record| authorizer_from_item(&record))
+            .map(|record| self.authorizer_of(&record))
             .collect()
     }
 }
@@ -346,7 +366,7 @@ impl AuthorizerStore for DynamoStore {
             .await?;
         let items = found
             .iter()
-            .map(authorizer_from_item)
+            .map(|item| self.authorizer_of(item))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page { items, next })
     }
@@ -409,13 +429,21 @@ impl AuthorizerStore for DynamoStore {
             .to_owned();
         let mut values = Values::new()
             .with(":owner", s(owner))
-            .with(":token", s(tokens.access_token.expose()))
+            .with(
+                ":token",
+                s(self
+                    .sealer
+                    .seal(AUTHORIZER, appid, ACCESS_TOKEN, &tokens.access_token)),
+            )
             .with(":expires", n(tokens.expires_at))
             .with(":one", n(1))
             .with(":now", n(now));
         if let Some(refresh) = &tokens.refresh_token {
             update.push_str(", #refresh_token = :refresh");
-            values = values.with(":refresh", s(refresh.expose()));
+            values = values.with(
+                ":refresh",
+                s(self.sealer.seal(AUTHORIZER, appid, REFRESH_TOKEN, refresh)),
+            );
         }
         update.push_str(" REMOVE #lease_owner, #lease_until");
         renewal_outcome(
@@ -487,7 +515,12 @@ impl AuthorizerStore for DynamoStore {
             }
             let status = repaired_status(existing.status);
             let mut values = Values::new()
-                .with(":refresh", s(refresh_token.expose()))
+                .with(
+                    ":refresh",
+                    s(self
+                        .sealer
+                        .seal(AUTHORIZER, appid, REFRESH_TOKEN, refresh_token)),
+                )
                 .with(":status", s(status.as_str()))
                 .with(":now", n(now))
                 .with(":v", n(existing.token.version))

@@ -71,7 +71,9 @@ impl ComponentStore for DynamoStore {
 
     async fn get_component_token(&self) -> StoreResult<TokenState> {
         match self.get(self.keys.component(), SK_TOKEN).await? {
-            Some(item) => token_state_from_item("component_token", &item),
+            Some(item) => self
+                .sealer
+                .open_component_token(token_state_from_item("component_token", &item)?),
             None => Ok(TokenState::default()),
         }
     }
@@ -102,7 +104,7 @@ impl ComponentStore for DynamoStore {
     ) -> StoreResult<RenewalOutcome> {
         let values = Values::new()
             .with(":owner", s(owner))
-            .with(":token", s(token.expose()))
+            .with(":token", s(self.sealer.seal_component_token(token)))
             .with(":expires", n(expires_at))
             .with(":one", n(1));
         let update =

@@ -42,7 +42,8 @@ pub use table::{
 /// The attribute holding a token's expiry (never `expires_at`, the TTL attribute).
 pub const TOKEN_EXPIRES_AT_ATTRIBUTE: &str = items::attr::TOKEN_EXPIRES_AT;
 
-use crate::store::{StateStore, StoreError, StoreResult};
+use crate::crypto::at_rest::DataKeys;
+use crate::store::{Sealer, StateStore, StoreError, StoreResult};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -79,6 +80,8 @@ pub struct DynamoStore {
     keys: Keys,
     component_appid: String,
     counter: Arc<Counter>,
+    /// Seals credentials on write, opens them on read.
+    sealer: Sealer,
 }
 
 impl StateStore for DynamoStore {
@@ -96,7 +99,15 @@ impl DynamoStore {
             keys: Keys::new(component_appid),
             component_appid: component_appid.to_owned(),
             counter: Arc::new(Counter::default()),
+            sealer: Sealer::new(component_appid, None),
         }
+    }
+
+    /// Credentials written from now on are sealed under `keys` (and sealed
+    /// ones opened); without this, they are stored as plaintext (tests, tools).
+    pub fn with_data_keys(mut self, keys: DataKeys) -> Self {
+        self.sealer = Sealer::new(&self.component_appid, Some(keys));
+        self
     }
 
     /// A store using the AWS default configuration (credentials, region, and

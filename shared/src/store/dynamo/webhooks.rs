@@ -105,14 +105,18 @@ fn from_item(item: &Item) -> StoreResult<Webhook> {
 #[async_trait]
 impl WebhookStore for DynamoStore {
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        let item = to_item(self, webhook)?;
+        let item = to_item(self, &self.sealer.seal_webhook(webhook.clone()))?;
         match self
             .put(item, Some("attribute_not_exists(#pk)"), Values::new())
             .await
         {
             Ok(()) => Ok(()),
             Err(WriteError::ConditionFailed(Some(old)))
-                if from_item(&old).ok().as_ref() == Some(webhook) =>
+                if from_item(&old)
+                    .and_then(|w| self.sealer.open_webhook(w))
+                    .ok()
+                    .as_ref()
+                    == Some(webhook) =>
             {
                 // Our own put whose answer was lost, sent again by the SDK.
                 Ok(())
@@ -127,7 +131,7 @@ impl WebhookStore for DynamoStore {
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<Webhook>> {
         self.get(self.webhooks_partition(), &format!("{SK_PREFIX}{id}"))
             .await?
-            .map(|item| from_item(&item))
+            .map(|item| from_item(&item).and_then(|w| self.sealer.open_webhook(w)))
             .transpose()
     }
 
@@ -135,7 +139,7 @@ impl WebhookStore for DynamoStore {
         self.partition_items(self.webhooks_partition(), SK_PREFIX)
             .await?
             .iter()
-            .map(from_item)
+            .map(|item| from_item(item).and_then(|w| self.sealer.open_webhook(w)))
             .collect()
     }
 
@@ -151,7 +155,10 @@ impl WebhookStore for DynamoStore {
         previous_until: u64,
     ) -> StoreResult<Option<Webhook>> {
         let values = Values::new()
-            .with(":secret", s(secret.expose()))
+            .with(
+                ":secret",
+                s(self.sealer.seal_webhook_secret(id, secret).expose()),
+            )
             .with(":until", n(previous_until));
         match self
             .update(
@@ -163,7 +170,9 @@ impl WebhookStore for DynamoStore {
             )
             .await
         {
-            Ok(Some(item)) => from_item(&item).map(Some),
+            Ok(Some(item)) => from_item(&item)
+                .and_then(|w| self.sealer.open_webhook(w))
+                .map(Some),
             Ok(None) => Err(StoreError::Backend {
                 message: "DynamoDB UpdateItem returned no attributes for ALL_NEW".into(),
                 source: None,

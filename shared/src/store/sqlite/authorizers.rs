@@ -4,6 +4,8 @@
 use super::rows::{self, cols, int, json, stored_version};
 use super::{changed, collect, expose, page, sql_limit, text, SqliteStore};
 use crate::secret::Secret;
+use crate::store::sealed::{ACCESS_TOKEN, AUTHORIZER, REFRESH_TOKEN};
+use crate::store::Sealer;
 use crate::store::{
     granted_authorizer, lease_refusal, plan_grant, repaired_status, AuthorizationGrant, Authorizer,
     AuthorizerProfile, AuthorizerStatus, AuthorizerStore, GrantOutcome, GrantPlan, LeaseOutcome,
@@ -16,9 +18,10 @@ const AUTHORIZER_COLUMNS: &str =
     "appid, tenant, status, refresh_token, access_token, expires_at, version, \
      lease_owner, lease_until, func_info, profile, last_auth_code_hash, authorized_at, updated_at";
 
-fn authorizer(row: &Row<'_>) -> StoreResult<Authorizer> {
+/// A row as stored, its sealed tokens opened.
+fn authorizer(row: &Row<'_>, sealer: &Sealer) -> StoreResult<Authorizer> {
     let c = cols(row, "authorizer");
-    Ok(Authorizer {
+    sealer.open_authorizer(Authorizer {
         appid: c.text("appid")?,
         tenant: c.opt_text("tenant")?,
         status: c.status("status", AuthorizerStatus::parse)?,
@@ -36,15 +39,17 @@ fn select_authorizer(
     conn: &Connection,
     cappid: &str,
     appid: &str,
+    sealer: &Sealer,
 ) -> StoreResult<Option<Authorizer>> {
     conn.prepare_cached(&format!(
         "SELECT {AUTHORIZER_COLUMNS} FROM authorizer WHERE cappid = ?1 AND appid = ?2"
     ))?
-    .query_row(params![cappid, appid], |row| Ok(authorizer(row)))
+    .query_row(params![cappid, appid], |row| Ok(authorizer(row, sealer)))
     .optional()?
     .transpose()
 }
 
+/// Inserts `a`, its tokens already sealed.
 fn insert_authorizer(tx: &Transaction<'_>, cappid: &str, a: &Authorizer) -> StoreResult<()> {
     tx.prepare_cached(&format!(
         "INSERT INTO authorizer (cappid, {AUTHORIZER_COLUMNS})
@@ -75,8 +80,9 @@ fn store_grant(
     tx: &Transaction<'_>,
     cappid: &str,
     g: &AuthorizationGrant,
+    sealer: &Sealer,
 ) -> StoreResult<GrantOutcome> {
-    let existing = select_authorizer(tx, cappid, &g.appid)?;
+    let existing = select_authorizer(tx, cappid, &g.appid, sealer)?;
     let plan = plan_grant(
         existing.as_ref().map(|a| RecordedGrant {
             tenant: a.tenant.as_deref(),
@@ -85,7 +91,9 @@ fn store_grant(
         g,
     );
     match &plan {
-        GrantPlan::Create => insert_authorizer(tx, cappid, &granted_authorizer(g))?,
+        GrantPlan::Create => {
+            insert_authorizer(tx, cappid, &sealer.seal_authorizer(granted_authorizer(g)))?
+        }
         GrantPlan::AlreadyDone { bind: Some(tenant) } => {
             tx.prepare_cached(
                 "UPDATE authorizer SET tenant = ?3, updated_at = ?4
@@ -106,8 +114,8 @@ fn store_grant(
                 cappid,
                 g.appid,
                 bind,
-                g.refresh_token.expose(),
-                g.access_token.expose(),
+                sealer.seal(AUTHORIZER, &g.appid, REFRESH_TOKEN, &g.refresh_token),
+                sealer.seal(AUTHORIZER, &g.appid, ACCESS_TOKEN, &g.access_token),
                 int(g.expires_at),
                 json(&g.func_info)?,
                 g.auth_code_hash,
@@ -133,16 +141,18 @@ fn parse_due_cursor(cursor: &str) -> StoreResult<(i64, String)> {
 impl AuthorizerStore for SqliteStore {
     async fn get_authorizer(&self, appid: &str) -> StoreResult<Option<Authorizer>> {
         let appid = appid.to_owned();
+        let sealer = self.sealer.clone();
         self.read("get_authorizer", move |conn, cappid| {
-            select_authorizer(conn, cappid, &appid)
+            select_authorizer(conn, cappid, &appid, &sealer)
         })
         .await
     }
 
     async fn put_grant(&self, grant: &AuthorizationGrant) -> StoreResult<GrantOutcome> {
         let grant = grant.clone();
+        let sealer = self.sealer.clone();
         self.write("put_grant", move |tx, cappid| {
-            store_grant(tx, cappid, &grant)
+            store_grant(tx, cappid, &grant, &sealer)
         })
         .await
     }
@@ -184,6 +194,7 @@ impl AuthorizerStore for SqliteStore {
         };
         let tenant = tenant.map(str::to_owned);
         let fetch = sql_limit(limit)? + 1;
+        let sealer = self.sealer.clone();
         self.read("list_authorizers", move |conn, cappid| {
             let cols = AUTHORIZER_COLUMNS;
             let found = match &tenant {
@@ -191,13 +202,13 @@ impl AuthorizerStore for SqliteStore {
                     conn.prepare_cached(&format!(
                         "SELECT {cols} FROM authorizer WHERE cappid = ?1 AND tenant = ?2 AND appid > ?3 ORDER BY appid LIMIT ?4"
                     ))?
-                    .query_map(params![cappid, tenant, after, fetch], |row| Ok(authorizer(row)))?,
+                    .query_map(params![cappid, tenant, after, fetch], |row| Ok(authorizer(row, &sealer)))?,
                 )?,
                 None => collect(
                     conn.prepare_cached(&format!(
                         "SELECT {cols} FROM authorizer WHERE cappid = ?1 AND appid > ?2 ORDER BY appid LIMIT ?3"
                     ))?
-                    .query_map(params![cappid, after, fetch], |row| Ok(authorizer(row)))?,
+                    .query_map(params![cappid, after, fetch], |row| Ok(authorizer(row, &sealer)))?,
                 )?,
             };
             Ok(page(found, limit, |a| super::cursor::encode(tenant.as_deref(), &a.appid)))
@@ -216,6 +227,7 @@ impl AuthorizerStore for SqliteStore {
             None => (-1, String::new()),
         };
         let fetch = sql_limit(limit)? + 1;
+        let sealer = self.sealer.clone();
         self.read("due_authorizers", move |conn, cappid| {
             // The WHERE repeats the partial index's condition so SQLite uses it.
             let found = collect(
@@ -227,7 +239,7 @@ impl AuthorizerStore for SqliteStore {
                 ))?
                 .query_map(
                     params![cappid, int(due_before), after_at, after_appid, fetch],
-                    |row| Ok(authorizer(row)),
+                    |row| Ok(authorizer(row, &sealer)),
                 )?,
             )?;
             Ok(page(found, limit, |a| {
@@ -275,8 +287,13 @@ impl AuthorizerStore for SqliteStore {
     ) -> StoreResult<RenewalOutcome> {
         let appid = appid.to_owned();
         let owner = owner.to_owned();
-        let access = expose(&tokens.access_token);
-        let refresh = tokens.refresh_token.as_ref().map(expose);
+        let access = self
+            .sealer
+            .seal(AUTHORIZER, &appid, ACCESS_TOKEN, &tokens.access_token);
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| self.sealer.seal(AUTHORIZER, &appid, REFRESH_TOKEN, t));
         let expires_at = tokens.expires_at;
         self.write("complete_authorizer_renewal", move |tx, cappid| {
             // Access and refresh token in one write: a rotated refresh token is never lost.
@@ -358,8 +375,9 @@ impl AuthorizerStore for SqliteStore {
     ) -> StoreResult<bool> {
         let appid = appid.to_owned();
         let refresh = refresh_token.clone();
+        let sealer = self.sealer.clone();
         self.write("repair_refresh_token", move |tx, cappid| {
-            let Some(existing) = select_authorizer(tx, cappid, &appid)? else {
+            let Some(existing) = select_authorizer(tx, cappid, &appid, &sealer)? else {
                 return Ok(false);
             };
             if existing.refresh_token.as_ref() == Some(&refresh) {
@@ -372,7 +390,7 @@ impl AuthorizerStore for SqliteStore {
             .execute(params![
                 cappid,
                 appid,
-                refresh.expose(),
+                sealer.seal(AUTHORIZER, &appid, REFRESH_TOKEN, &refresh),
                 repaired_status(existing.status).as_str(),
                 int(now)
             ])?;

@@ -52,7 +52,8 @@ impl ComponentStore for SqliteStore {
     }
 
     async fn get_component_token(&self) -> StoreResult<TokenState> {
-        self.read("get_component_token", |conn, cappid| {
+        let sealer = self.sealer.clone();
+        self.read("get_component_token", move |conn, cappid| {
             let found = conn
                 .prepare_cached(
                     "SELECT access_token, expires_at, version, lease_owner, lease_until FROM component_token WHERE cappid = ?1",
@@ -60,7 +61,7 @@ impl ComponentStore for SqliteStore {
                 .query_row([cappid], |row| Ok(rows::token_state(row, "component token")))
                 .optional()?
                 .transpose()?;
-            Ok(found.unwrap_or_default())
+            sealer.open_component_token(found.unwrap_or_default())
         })
         .await
     }
@@ -110,7 +111,7 @@ impl ComponentStore for SqliteStore {
         expires_at: u64,
     ) -> StoreResult<RenewalOutcome> {
         let owner = owner.to_owned();
-        let token = expose(token);
+        let token = self.sealer.seal_component_token(token);
         self.write("complete_component_renewal", move |tx, cappid| {
             let version: Option<i64> = tx
                 .prepare_cached(

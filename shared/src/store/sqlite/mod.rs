@@ -23,8 +23,9 @@ mod rows;
 mod schema;
 mod webhooks;
 
+use crate::crypto::at_rest::DataKeys;
 use crate::secret::Secret;
-use crate::store::{Page, StateStore, StoreError, StoreResult};
+use crate::store::{Page, Sealer, StateStore, StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::Path;
@@ -41,6 +42,8 @@ const READERS: usize = 3;
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Seals credentials on write, opens them on read.
+    sealer: Sealer,
 }
 
 impl StateStore for SqliteStore {
@@ -124,6 +127,7 @@ impl SqliteStore {
         readers: Vec<Mutex<Connection>>,
     ) -> Self {
         SqliteStore {
+            sealer: Sealer::new(component_appid, None),
             inner: Arc::new(Inner {
                 component_appid: component_appid.to_owned(),
                 reads: AtomicU64::new(0),
@@ -133,6 +137,13 @@ impl SqliteStore {
                 next_reader: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Credentials written from now on are sealed under `keys` (and sealed
+    /// ones opened); without this, they are stored as plaintext (tests, tools).
+    pub fn with_data_keys(mut self, keys: DataKeys) -> Self {
+        self.sealer = Sealer::new(&self.inner.component_appid, Some(keys));
+        self
     }
 
     /// Operations run so far by this store and its clones: one read or one

@@ -51,7 +51,7 @@ fn webhook_row(row: &Row<'_>) -> StoreResult<Webhook> {
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        let w = webhook.clone();
+        let w = self.sealer.seal_webhook(webhook.clone());
         let events = serde_json::to_string(&w.events)
             .map_err(|e| StoreError::Invalid(format!("cannot encode events: {e}")))?;
         self.write("create_webhook", move |tx, cappid| {
@@ -92,7 +92,9 @@ impl WebhookStore for SqliteStore {
             .optional()?
             .transpose()
         })
-        .await
+        .await?
+        .map(|w| self.sealer.open_webhook(w))
+        .transpose()
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>> {
@@ -107,7 +109,10 @@ impl WebhookStore for SqliteStore {
             }
             Ok(out)
         })
-        .await
+        .await?
+        .into_iter()
+        .map(|w| self.sealer.open_webhook(w))
+        .collect()
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
@@ -127,8 +132,12 @@ impl WebhookStore for SqliteStore {
         secret: &Secret,
         previous_until: u64,
     ) -> StoreResult<Option<Webhook>> {
+        let secret = self
+            .sealer
+            .seal_webhook_secret(id, secret)
+            .expose()
+            .to_owned();
         let id = id.to_owned();
-        let secret = secret.expose().to_owned();
         self.write("rotate_webhook_secret", move |tx, cappid| {
             tx.prepare_cached(&format!(
                 "UPDATE webhook SET previous_secret = secret, secret = ?3, previous_until = ?4
@@ -140,7 +149,9 @@ impl WebhookStore for SqliteStore {
             .optional()?
             .transpose()
         })
-        .await
+        .await?
+        .map(|w| self.sealer.open_webhook(w))
+        .transpose()
     }
 
     async fn set_webhook_health(

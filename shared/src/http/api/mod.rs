@@ -12,9 +12,9 @@
 //!    answer), new error codes in `http::error::ErrorCode` with their conversions;
 //! 5. regenerate `docs/openapi.json` (see `http::openapi`); its tests fail until then.
 
-mod body;
+pub(crate) mod body;
 pub(crate) mod idempotency;
-mod multipart;
+pub(crate) mod multipart;
 pub(crate) mod requests;
 pub(crate) mod views;
 

@@ -76,6 +76,22 @@ REQUESTS = {
 }
 
 
+def sealed(message):
+    """A push body as WeChat sends it, under the key fuzz/src/envelope.rs uses
+    (AES-256-CBC, IV = key[:16], PKCS#7 to 32 bytes; random, length, message, appid)."""
+    import base64
+    import struct
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    key = base64.b64decode("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG=")
+    appid = b"wx134c8103faa5a59e"
+    plain = b"0123456789abcdef" + struct.pack(">I", len(message)) + message + appid
+    pad = 32 - len(plain) % 32
+    plain += bytes([pad]) * pad
+    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    encrypt = base64.b64encode(enc.update(plain) + enc.finalize())
+    return b"<xml><ToUserName><![CDATA[" + appid + b"]]></ToUserName><Encrypt><![CDATA[" + encrypt + b"]]></Encrypt></xml>"
+
+
 def routes():
     text = open(os.path.join(ROOT, "shared/src/http/mod.rs"), encoding="utf-8").read()
     return re.findall(r'Route \{ method: "(\w+)", pattern: "([^"]+)"', text)
@@ -102,6 +118,7 @@ def main():
     write("callbacks", b"no-such-link\nauth_code=x")
     for push in (TICKET_PUSH, AUTHORIZED_PUSH, TEXT_MESSAGE, JOB_FINISHED):
         write("push_xml", push)
+        write("envelope", sealed(push))
 
 
 if __name__ == "__main__":

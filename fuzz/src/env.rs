@@ -16,9 +16,7 @@ use wxopen::domain::Tenant;
 use wxopen::secret::Secret;
 use wxopen::service::{keys, links};
 use wxopen::store::sqlite::SqliteStore;
-use wxopen::store::{
-    AuthorizationGrant, AuthorizerStatus, AuthorizerStore, ComponentStore, TenantScope,
-};
+use wxopen::store::{AuthorizationGrant, AuthorizerStatus, TenantScope};
 use wxopen::wechat::{RetryPolicy, WechatConfig};
 
 pub const COMPONENT_APPID: &str = "wx134c8103faa5a59e";

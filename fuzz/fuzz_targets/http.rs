@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = wxopen_fuzz::http::exercise(data);
+    wxopen_fuzz::http::exercise(data);
 });

@@ -13,7 +13,7 @@
 //! 5. regenerate `docs/openapi.json` (see `http::openapi`); its tests fail until then.
 
 pub(crate) mod acting;
-mod body;
+pub(crate) mod body;
 pub(crate) mod downloads;
 pub(crate) mod events;
 pub(crate) mod followers;
@@ -21,7 +21,7 @@ pub(crate) mod idempotency;
 pub(crate) mod jssdk;
 pub(crate) mod mass_admin;
 pub(crate) mod materials;
-mod multipart;
+pub(crate) mod multipart;
 pub(crate) mod proxy;
 pub(crate) mod qrcodes;
 pub(crate) mod quota;

@@ -36,7 +36,8 @@ pub fn body_limit(handler: Handler) -> usize {
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
         | OpenApi => 0,
         // Identity (issue 16).
-        CreateQrCode | CreateJssdkConfig => JSON_BODY_BYTES,
+        CreateQrCode | CreateJssdkConfig | CreateOauthLink => JSON_BODY_BYTES,
+        GetOauthResult | OauthOpen | OauthCallback => 0,
     }
 }
 

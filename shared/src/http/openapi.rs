@@ -71,6 +71,8 @@ mod generator {
             // Identity (issue 16).
             crate::http::api::qrcodes::create,
             crate::http::api::jssdk::create,
+            crate::http::oauth::create_link,
+            crate::http::oauth::get_result,
         ),
         components(schemas(
             ErrorBody,
@@ -82,6 +84,7 @@ mod generator {
             MediaUploadForm,
             crate::http::api::qrcodes::CreateQrCodeRequest,
             crate::http::api::jssdk::JssdkConfigRequest,
+            crate::http::oauth::CreateOauthLinkRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -194,6 +197,8 @@ mod generator {
             "create_qrcode" | "create_jssdk_config" => {
                 vec![key, &[InsufficientScope], authorizer, json_body, wechat]
             }
+            "create_oauth_link" => vec![key, &[InsufficientScope], authorizer, json_body],
+            "get_oauth_result" => vec![key, &[InsufficientScope, NotFound]],
             _ => vec![],
         };
         let mut codes: Vec<ErrorCode> = Vec::new();

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod links;
 pub mod mass;
 pub mod media;
+pub mod oauth;
 pub mod push;
 pub mod qrcodes;
 pub mod refresh;

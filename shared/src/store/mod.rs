@@ -23,6 +23,7 @@ mod jsapi;
 mod lease;
 mod links;
 mod model;
+mod oauth;
 mod pushes;
 
 pub use api_keys::ApiKeyStore;
@@ -42,6 +43,7 @@ pub use jsapi::JsapiTicketStore;
 pub use lease::{lease_refusal, LeaseOutcome, RenewalOutcome};
 pub use links::{consume_refusal, ConsumeOutcome, LinkStore};
 pub use model::*;
+pub use oauth::{OauthAttempt, OauthLink, OauthResult, OauthStore};
 pub use pushes::PushStore;
 
 /// Every record family: what a process opens once and shares.
@@ -54,6 +56,7 @@ pub trait StateStore:
     + IdempotencyStore
     + PushStore
     + JsapiTicketStore
+    + OauthStore
     + Send
     + Sync
     + 'static

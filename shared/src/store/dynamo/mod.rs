@@ -22,6 +22,7 @@ mod jsapi;
 mod keys;
 mod lease;
 mod links;
+mod oauth;
 mod pushes;
 mod requests;
 mod table;

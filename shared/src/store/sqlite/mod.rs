@@ -14,6 +14,7 @@ mod component;
 mod idempotency;
 mod jobs;
 mod jsapi;
+mod oauth;
 mod links;
 mod pushes;
 mod rows;

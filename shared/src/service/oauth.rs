@@ -289,7 +289,10 @@ pub async fn finish(app: &App, cb: Callback) -> Result<String, OauthFlowError> {
 
 fn refused_code(e: TokenError) -> OauthFlowError {
     match &e {
-        TokenError::Wechat(w) if w.errcode().is_some_and(|c| CODE_REFUSED_ERRCODES.contains(&c)) => {
+        TokenError::Wechat(w)
+            if w.errcode()
+                .is_some_and(|c| CODE_REFUSED_ERRCODES.contains(&c)) =>
+        {
             OauthFlowError::CodeRefused
         }
         _ => OauthFlowError::Token(e),

@@ -55,8 +55,11 @@ pub trait OauthStore: Send + Sync {
     async fn create_oauth_attempt(&self, attempt: &OauthAttempt) -> StoreResult<()>;
     /// One time: the attempt, marked taken in the same conditional write;
     /// `None` when unknown, expired or already taken.
-    async fn take_oauth_attempt(&self, state_hash: &str, now: u64)
-        -> StoreResult<Option<OauthAttempt>>;
+    async fn take_oauth_attempt(
+        &self,
+        state_hash: &str,
+        now: u64,
+    ) -> StoreResult<Option<OauthAttempt>>;
     /// Stores a new result; an id already stored is refused (`Invalid`).
     async fn create_oauth_result(&self, result: &OauthResult) -> StoreResult<()>;
     /// One time, for `tenant` only: the result, marked taken in the same

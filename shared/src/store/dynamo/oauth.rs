@@ -63,7 +63,11 @@ fn attempt_from_item(item: &Item) -> StoreResult<OauthAttempt> {
 }
 
 fn result_to_item(keys: &Keys, x: &OauthResult) -> Item {
-    let mut item = base(keys.oauth_result(&x.id), SK_OAUTH_RESULT, kind::OAUTH_RESULT);
+    let mut item = base(
+        keys.oauth_result(&x.id),
+        SK_OAUTH_RESULT,
+        kind::OAUTH_RESULT,
+    );
     item.insert(attr::ID.into(), s(x.id.clone()));
     item.insert(attr::TENANT.into(), s(x.tenant.clone()));
     item.insert(attr::APPID.into(), s(x.appid.clone()));
@@ -177,7 +181,10 @@ impl OauthStore for DynamoStore {
         tenant: &str,
         now: u64,
     ) -> StoreResult<Option<OauthResult>> {
-        let tenant_check = (" AND #tenant = :tenant", Values::new().with(":tenant", s(tenant)));
+        let tenant_check = (
+            " AND #tenant = :tenant",
+            Values::new().with(":tenant", s(tenant)),
+        );
         self.take(
             self.keys.oauth_result(id),
             SK_OAUTH_RESULT,

@@ -13,6 +13,7 @@ use crate::pages::problems;
 use crate::secret::Secret;
 use crate::service::keys::SCOPE_SEND;
 use crate::service::oauth::{self, Callback, NewOauthLink, OauthFlowError};
+use crate::store::TenantScope;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -81,7 +82,8 @@ pub async fn create_link(app: &App, req: Request, params: &Params) -> Result<Res
     let body: CreateOauthLinkRequest = read_json(&req)?;
     require_active(&authorizer)?;
     // authorizer_for_key let the key act for the authorizer's tenant; a key for
-    // every tenant may also use an unbound one, whose results it alone can read.
+    // every tenant may also use an unbound one (tenant ""), whose results only
+    // such a key can read.
     let tenant = authorizer.tenant.clone().unwrap_or_default();
     let (link, url) = oauth::create_link(
         app,
@@ -121,9 +123,14 @@ pub async fn get_result(app: &App, req: Request, params: &Params) -> Result<Resp
     let key = authenticate(app, &req, SCOPE_SEND).await?;
     let id = params.get("id").unwrap_or_default();
     let gone = || ApiError::not_found("no such oauth result (unknown, expired or already read)");
-    // The result names its tenant: take it as that tenant only if the key may act for it.
-    for t in tenants_of_key(&key) {
-        if let Some(r) = oauth::take_result(app, &t, id).await? {
+    // Taken as one of the key's tenants only: another tenant's result is
+    // left untouched, and answers like an unknown one.
+    let tenants: Vec<Option<&str>> = match &key.tenants {
+        TenantScope::All => vec![None],
+        TenantScope::Only(ts) => ts.iter().map(|t| Some(t.as_str())).collect(),
+    };
+    for tenant in tenants {
+        if let Some(r) = oauth::take_result(app, tenant, id).await? {
             return Ok(json_response(
                 StatusCode::OK,
                 &OauthResultBody {
@@ -138,17 +145,6 @@ pub async fn get_result(app: &App, req: Request, params: &Params) -> Result<Resp
         }
     }
     Err(gone())
-}
-
-/// The tenants whose results a key may read. A key for every tenant reads
-/// those of links on unbound authorizers (tenant ""): it cannot name the
-/// tenant of a bound one without reading the result first, and a result
-/// read under the wrong tenant is left untouched, so it asks for that only.
-fn tenants_of_key(key: &crate::store::ApiKey) -> Vec<String> {
-    match &key.tenants {
-        crate::store::TenantScope::All => vec![String::new()],
-        crate::store::TenantScope::Only(ts) => ts.clone(),
-    }
 }
 
 /// `GET /oauth/{id}`: 302 to WeChat's authorize page with a fresh one-time state.

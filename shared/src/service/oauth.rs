@@ -319,10 +319,11 @@ fn return_location(link: &OauthLink, pairs: &[(&str, &str)]) -> String {
     }
 }
 
-/// `GET /v1/oauth-results/{id}`: the result, once, for its own tenant only.
+/// `GET /v1/oauth-results/{id}`: the result, once, for its own tenant only
+/// (`None`: a key for every tenant).
 pub async fn take_result(
     app: &App,
-    tenant: &str,
+    tenant: Option<&str>,
     id: &str,
 ) -> Result<Option<OauthResult>, StoreError> {
     if !plausible_id(id) {

@@ -62,13 +62,14 @@ pub trait OauthStore: Send + Sync {
     ) -> StoreResult<Option<OauthAttempt>>;
     /// Stores a new result; an id already stored is refused (`Invalid`).
     async fn create_oauth_result(&self, result: &OauthResult) -> StoreResult<()>;
-    /// One time, for `tenant` only: the result, marked taken in the same
-    /// conditional write; `None` when unknown, expired, already taken or
-    /// another tenant's (which leaves it untouched).
+    /// One time, for `tenant` only (`None`: a key for every tenant): the
+    /// result, marked taken in the same conditional write; `None` when
+    /// unknown, expired, already taken or another tenant's (which leaves it
+    /// untouched).
     async fn take_oauth_result(
         &self,
         id: &str,
-        tenant: &str,
+        tenant: Option<&str>,
         now: u64,
     ) -> StoreResult<Option<OauthResult>>;
 }

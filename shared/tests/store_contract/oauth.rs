@@ -91,24 +91,46 @@ pub async fn oauth_attempts_are_taken_once_and_not_after_expiry(store: Store) {
 pub async fn oauth_results_are_taken_once_by_their_own_tenant(store: Store) {
     store.create_oauth_result(&result("R1")).await.unwrap();
     assert_eq!(
-        store.take_oauth_result("R1", "globex", NOW).await.unwrap(),
-        None
-    );
-    assert_eq!(store.take_oauth_result("R1", "", NOW).await.unwrap(), None);
-    assert_eq!(
         store
-            .take_oauth_result("R1", "acme", NOW + 700)
+            .take_oauth_result("R1", Some("globex"), NOW)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        store.take_oauth_result("R1", "acme", NOW).await.unwrap(),
+        store.take_oauth_result("R1", Some(""), NOW).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_oauth_result("R1", None, NOW + 700)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_oauth_result("R1", Some("acme"), NOW)
+            .await
+            .unwrap(),
         Some(result("R1"))
     );
     assert_eq!(
-        store.take_oauth_result("R1", "acme", NOW).await.unwrap(),
+        store
+            .take_oauth_result("R1", Some("acme"), NOW)
+            .await
+            .unwrap(),
         None
+    );
+    assert_eq!(
+        store.take_oauth_result("R1", None, NOW).await.unwrap(),
+        None
+    );
+    // A key for every tenant takes any tenant's result.
+    store.create_oauth_result(&result("R2")).await.unwrap();
+    assert_eq!(
+        store.take_oauth_result("R2", None, NOW).await.unwrap(),
+        Some(result("R2"))
     );
     assert!(matches!(
         store.create_oauth_result(&result("R1")).await,

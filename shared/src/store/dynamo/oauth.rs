@@ -178,17 +178,19 @@ impl OauthStore for DynamoStore {
     async fn take_oauth_result(
         &self,
         id: &str,
-        tenant: &str,
+        tenant: Option<&str>,
         now: u64,
     ) -> StoreResult<Option<OauthResult>> {
-        let tenant_check = (
-            " AND #tenant = :tenant",
-            Values::new().with(":tenant", s(tenant)),
-        );
+        let tenant_check = tenant.map(|t| {
+            (
+                " AND #tenant = :tenant",
+                Values::new().with(":tenant", s(t)),
+            )
+        });
         self.take(
             self.keys.oauth_result(id),
             SK_OAUTH_RESULT,
-            Some(tenant_check),
+            tenant_check,
             now,
         )
         .await?

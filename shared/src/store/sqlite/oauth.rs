@@ -157,14 +157,14 @@ impl OauthStore for SqliteStore {
     async fn take_oauth_result(
         &self,
         id: &str,
-        tenant: &str,
+        tenant: Option<&str>,
         now: u64,
     ) -> StoreResult<Option<OauthResult>> {
-        let (id, tenant) = (id.to_owned(), tenant.to_owned());
+        let (id, tenant) = (id.to_owned(), tenant.map(str::to_owned));
         self.write("take_oauth_result", move |tx, cappid| {
             tx.prepare_cached(
                 "UPDATE oauth_result SET taken = 1
-                 WHERE cappid = ?1 AND id = ?2 AND tenant = ?3 AND taken = 0 AND expires_at > ?4
+                 WHERE cappid = ?1 AND id = ?2 AND (?3 IS NULL OR tenant = ?3) AND taken = 0 AND expires_at > ?4
                  RETURNING id, tenant, appid, openid, unionid, scope, nickname, headimgurl, expires_at",
             )?
             .query_row(params![cappid, id, tenant, int(now)], |row| Ok(result(row)))

@@ -152,7 +152,7 @@ pub enum KeysAction {
         /// Tenants the key may act for: `*` for all, or `a,b`.
         #[arg(long)]
         tenant: String,
-        /// Scopes: `send`, `token:read`, `admin`, comma-separated.
+        /// Scopes: `send`, `token:read`, `proxy`, `admin`, comma-separated.
         #[arg(long, default_value = "send")]
         scope: String,
         #[arg(long)]

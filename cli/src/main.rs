@@ -4,6 +4,7 @@
 mod admin;
 mod background;
 mod doctor;
+mod quota;
 mod sandbox;
 mod serve;
 mod status;
@@ -58,6 +59,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Create, list and revoke client API keys.
     Keys(admin::KeysArgs),
+    /// Reset WeChat's daily API quotas of an authorizer or the component.
+    Quota(quota::QuotaArgs),
 }
 
 #[tokio::main]
@@ -77,6 +80,7 @@ async fn main() -> ExitCode {
         Command::Status(args) => status::run(args).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Keys(args) => admin::keys(args).await,
+        Command::Quota(args) => quota::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

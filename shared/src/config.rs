@@ -101,6 +101,9 @@ pub struct Config {
     /// Concurrent WeChat calls per authorizer when sending.
     pub send_concurrency: usize,
     pub link_ttl_secs: u64,
+    /// Path prefixes the pass-through may call (`WXOPEN_PROXY_PATHS`);
+    /// token paths stay forbidden whatever this says.
+    pub proxy_paths: Vec<String>,
 }
 
 /// Configuration could not be assembled: names every missing or invalid setting.
@@ -129,6 +132,7 @@ pub const SETTINGS: &[(&str, bool)] = &[
     ("WXOPEN_CHUNK_SIZE", false),
     ("WXOPEN_SEND_CONCURRENCY", false),
     ("WXOPEN_LINK_TTL_SECS", false),
+    ("WXOPEN_PROXY_PATHS", false),
 ];
 
 impl Config {
@@ -261,6 +265,9 @@ impl Config {
             chunk_size,
             send_concurrency,
             link_ttl_secs,
+            proxy_paths: get("WXOPEN_PROXY_PATHS")
+                .map(|v| crate::service::proxy::parse_prefixes(&v))
+                .unwrap_or_else(crate::service::proxy::default_prefixes),
         })
     }
 }

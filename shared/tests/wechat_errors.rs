@@ -452,6 +452,7 @@ async fn no_secret_appears_in_any_error_or_its_source_chain() {
             } => "unknown",
             WechatError::Http { .. } => "http",
             WechatError::Decode { .. } => "decode",
+            WechatError::TooLarge { .. } => "too-large",
         })
         .collect();
     assert_eq!(

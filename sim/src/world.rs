@@ -73,6 +73,16 @@ impl Counters {
     pub(crate) fn reset(&mut self) {
         self.0 = Default::default();
     }
+
+    /// Uses counted in `period` (openapi/quota/get).
+    pub(crate) fn used(&self, q: Quota, period: u64) -> u64 {
+        let slot = self.0[q as usize];
+        if slot.0 == period {
+            slot.1
+        } else {
+            0
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +110,10 @@ pub(crate) struct Account {
     pub clear_quota: (u64, u64),
     pub release_test: bool,
     pub subscribe_time: u64,
+    /// The account's notes on followers (user/info/updateremark).
+    pub remarks: HashMap<String, String>,
+    /// The template industries (api_set_industry ids): IT科技/互联网 and IT科技/IT软件与服务.
+    pub industry: (u64, u64),
 }
 
 impl Account {
@@ -128,6 +142,8 @@ impl Account {
             clear_quota: (0, 0),
             release_test,
             subscribe_time: now.saturating_sub(86400 * 30),
+            remarks: HashMap::new(),
+            industry: (1, 2),
             cfg,
         }
     }
@@ -149,6 +165,22 @@ pub(crate) struct Media {
     pub appid: String,
     pub kind: &'static str,
     pub expires_at: u64,
+    /// The file as uploaded (empty for news and article images): media/get answers it.
+    pub data: bytes::Bytes,
+    pub content_type: &'static str,
+}
+
+/// A permanent material (add_material): kept until deleted.
+#[derive(Debug)]
+pub(crate) struct Material {
+    pub appid: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub data: bytes::Bytes,
+    pub content_type: &'static str,
+    pub update_time: u64,
+    /// A video's title and introduction.
+    pub description: Option<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -174,6 +206,9 @@ pub(crate) struct World {
     pub accounts: HashMap<String, Account>,
     pub account_order: Vec<String>,
     pub media: HashMap<String, Media>,
+    /// Permanent materials by media_id, and their order of addition.
+    pub materials: HashMap<String, Material>,
+    pub material_order: Vec<String>,
     pub masses: HashMap<u64, Mass>,
     pub next_msgid: u64,
     pub template_sends: HashMap<String, Vec<(String, Option<String>, u64)>>,
@@ -240,6 +275,8 @@ impl World {
             accounts,
             account_order,
             media: HashMap::new(),
+            materials: HashMap::new(),
+            material_order: Vec::new(),
             masses: HashMap::new(),
             next_msgid: 2_200_000_001,
             template_sends: HashMap::new(),

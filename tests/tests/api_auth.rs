@@ -16,6 +16,7 @@ on_both_stores!(
     a_revoked_key_is_401,
     a_key_without_the_scope_is_403,
     a_key_for_another_tenant_is_403,
+    the_official_account_routes_refuse_another_tenant,
     an_unbound_authorizer_is_only_for_keys_of_every_tenant,
     an_unknown_authorizer_is_404,
     the_access_token_is_given_only_with_token_read,
@@ -147,6 +148,113 @@ async fn a_key_for_another_tenant_is_403(backend: Backend) {
         assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
     }
     assert!(api.env.sim.template_sends(APPID).is_empty());
+}
+
+/// Issue #17's routes: (method, path, JSON body) acting on acme's authorizer.
+fn official_account_routes() -> Vec<(&'static str, String, Option<serde_json::Value>)> {
+    let a = format!("/v1/authorizers/{APPID}");
+    let f = sandbox_openid(1, 1);
+    vec![
+        ("GET", format!("{a}/followers"), None),
+        ("GET", format!("{a}/followers/{f}"), None),
+        (
+            "POST",
+            format!("{a}/followers/batchget"),
+            Some(json!({"openids": [f]})),
+        ),
+        (
+            "POST",
+            format!("{a}/followers/{f}/remark"),
+            Some(json!({"remark": "x"})),
+        ),
+        ("GET", format!("{a}/followers/{f}/tags"), None),
+        ("GET", format!("{a}/media/simmedia_x"), None),
+        ("GET", format!("{a}/wechat/cgi-bin/user/get"), None),
+        (
+            "POST",
+            format!("{a}/wechat/cgi-bin/tags/get"),
+            Some(json!({})),
+        ),
+        ("GET", format!("{a}/tags"), None),
+        ("POST", format!("{a}/tags"), Some(json!({"name": "x"}))),
+        (
+            "POST",
+            format!("{a}/tags/100/members"),
+            Some(json!({"openids": [f]})),
+        ),
+        (
+            "POST",
+            format!("{a}/tags/100/members/remove"),
+            Some(json!({"openids": [f]})),
+        ),
+        (
+            "POST",
+            format!("{a}/mass-messages/preview"),
+            Some(json!({"touser": f, "msgtype": "text", "text": {"content": "x"}})),
+        ),
+        (
+            "POST",
+            format!("{a}/access-token/invalidate"),
+            Some(json!({"access_token": "x"})),
+        ),
+        (
+            "GET",
+            format!("{a}/quota?cgi_path=/cgi-bin/message/template/send"),
+            None,
+        ),
+        ("POST", format!("{a}/quota/clear"), None),
+        ("GET", format!("{a}/materials?type=image"), None),
+        ("GET", format!("{a}/materials/count"), None),
+        ("GET", format!("{a}/materials/simmat_x"), None),
+        (
+            "POST",
+            format!("{a}/subscribe-messages"),
+            Some(
+                json!({"touser": f, "template_id": "SimTpl01OrderShipped", "data": {"thing1": {"value": "x"}}}),
+            ),
+        ),
+        ("GET", format!("{a}/templates"), None),
+        (
+            "POST",
+            format!("{a}/templates"),
+            Some(json!({"template_id_short": "TM1"})),
+        ),
+        ("GET", format!("{a}/industry"), None),
+        (
+            "POST",
+            format!("{a}/industry"),
+            Some(json!({"industry_id1": 1, "industry_id2": 2})),
+        ),
+    ]
+}
+
+async fn the_official_account_routes_refuse_another_tenant(backend: Backend) {
+    // Given a key of another tenant with every scope those routes need
+    let api = Api::start(backend).await;
+    let key = api
+        .new_key(tenant("globex"), &["send", "proxy", "token:read", "admin"])
+        .await;
+    let before = api.env.sim.calls().len();
+
+    // When it calls each route on acme's authorizer
+    for (method, path, body) in official_account_routes() {
+        let r = match (method, body) {
+            ("GET", _) => api.get(&path, Some(&key)).await,
+            (_, Some(body)) => api.post(&path, &key, &body, None).await,
+            (_, None) => {
+                api.post_raw(&path, &key, "application/json", Vec::new())
+                    .await
+            }
+        };
+        // Then each is 403 and WeChat hears nothing
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "forbidden"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    assert_eq!(api.env.sim.calls().len(), before);
 }
 
 async fn an_unbound_authorizer_is_only_for_keys_of_every_tenant(backend: Backend) {
@@ -415,7 +523,9 @@ async fn the_openapi_document_is_served_without_a_key() {
         .iter()
         .filter(|r| r.pattern.starts_with("/v1/"))
     {
-        let op = &r.body["paths"][route.pattern][route.method.to_ascii_lowercase()];
+        // a greedy `{path+}` is the document's `{path}`
+        let path = route.pattern.replace("+}", "}");
+        let op = &r.body["paths"][path.as_str()][route.method.to_ascii_lowercase()];
         assert!(
             op.is_object(),
             "{} {} is not documented",

@@ -10,6 +10,7 @@
 
 use super::{json_response, Response};
 use crate::domain::{InvalidValue, StopReason};
+use crate::service::downloads::DownloadError;
 use crate::service::links::LinkError;
 use crate::service::mass::MassStatusError;
 use crate::service::media::UploadRefused;
@@ -371,11 +372,24 @@ const REQUEST_ERRCODES: &[i64] = &[
     40013, // appid (a mini program's)
     40035, // an argument
     40037, // template_id
+    40032, // openid list size
     40050, // tag id
+    40102, // industry id
     44002, // empty post data
     44003, // empty news data
     45008, // article size
+    45026, // templates an account may hold
+    45056, // too many tags
+    45057, // tag with too many followers to delete
+    45058, // a system tag
+    45059, // a follower's tag count
+    45157, // tag name taken
+    45158, // tag name too long
+    45159, // tag id
     47001, // data format
+    48006, // quota resets this month spent
+    49003, // openid not of this account
+    76021, // cgi_path of a quota read
 ];
 
 /// The code for a WeChat refusal of the call that is not one recipient's.
@@ -472,6 +486,16 @@ impl From<MassStatusError> for ApiError {
             }
             MassStatusError::Token(t) => t.into(),
             MassStatusError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<DownloadError> for ApiError {
+    fn from(e: DownloadError) -> Self {
+        match e {
+            DownloadError::UnknownMedia(_) => ApiError::not_found(e.to_string())
+                .with_wechat_errcode(Some(crate::service::downloads::UNKNOWN_MEDIA)),
+            DownloadError::Token(t) => t.into(),
         }
     }
 }

@@ -31,10 +31,17 @@ pub fn body_limit(handler: Handler) -> usize {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
         TemplateMessages => TEMPLATE_BODY_BYTES,
         CreateLink | MassMessages | CustomMessages => JSON_BODY_BYTES,
-        Media => MEDIA_BODY_BYTES,
+        BatchgetFollowers | SetFollowerRemark | CreateTag | RenameTag | TagMembers
+        | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry
+        | SubscribeMessages => JSON_BODY_BYTES,
+        Media | WechatPost | AddMaterial => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
         | OpenApi => 0,
+        ListFollowers | GetFollower | FollowerTags | DownloadMedia | WechatGet | ListTags
+        | DeleteTag | DeleteMass | GetQuota | ClearQuota | ClearComponentQuota | ListTemplates
+        | DeleteTemplate | GetIndustry | ListMaterials | CountMaterials | GetMaterial
+        | DeleteMaterial => 0,
         // Identity (issue 16).
         CreateQrCode | CreateJssdkConfig | CreateOauthLink => JSON_BODY_BYTES,
         GetOauthResult | OauthOpen | OauthCallback => 0,
@@ -73,7 +80,7 @@ mod tests {
     }
 
     #[test]
-    fn only_template_messages_and_media_take_more_than_a_json_body() {
+    fn only_template_messages_uploads_and_the_pass_through_take_more_than_a_json_body() {
         let big: Vec<_> = ROUTES
             .iter()
             .filter(|r| body_limit(r.handler) > JSON_BODY_BYTES)
@@ -83,7 +90,9 @@ mod tests {
             big,
             [
                 "/v1/authorizers/{appid}/template-messages",
-                "/v1/authorizers/{appid}/media"
+                "/v1/authorizers/{appid}/media",
+                "/v1/authorizers/{appid}/wechat/{path+}",
+                "/v1/authorizers/{appid}/materials"
             ]
         );
     }

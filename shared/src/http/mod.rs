@@ -71,6 +71,37 @@ pub enum Handler {
     CustomMessages,
     Media,
     GetJob,
+    ListFollowers,
+    GetFollower,
+    BatchgetFollowers,
+    SetFollowerRemark,
+    FollowerTags,
+    DownloadMedia,
+    WechatGet,
+    WechatPost,
+    ListTags,
+    CreateTag,
+    RenameTag,
+    DeleteTag,
+    TagMembers,
+    UntagMembers,
+    PreviewMass,
+    DeleteMass,
+    InvalidateToken,
+    GetQuota,
+    ClearQuota,
+    ClearComponentQuota,
+    ListTemplates,
+    AddTemplate,
+    DeleteTemplate,
+    GetIndustry,
+    SetIndustry,
+    SubscribeMessages,
+    AddMaterial,
+    ListMaterials,
+    CountMaterials,
+    GetMaterial,
+    DeleteMaterial,
     Health,
     OpenApi,
     // Identity (issue 16).
@@ -104,6 +135,38 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", pattern: "/v1/authorizers/{appid}/custom-messages", function: Send, handler: CustomMessages },
     Route { method: "POST", pattern: "/v1/authorizers/{appid}/media", function: Send, handler: Media },
     Route { method: "GET", pattern: "/v1/jobs/{job_id}", function: Send, handler: GetJob },
+    // Issue #17: the official-account API.
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/followers", function: Send, handler: ListFollowers },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/followers/batchget", function: Send, handler: BatchgetFollowers },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/followers/{openid}", function: Send, handler: GetFollower },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/followers/{openid}/remark", function: Send, handler: SetFollowerRemark },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/followers/{openid}/tags", function: Send, handler: FollowerTags },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/media/{media_id}", function: Send, handler: DownloadMedia },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/wechat/{path+}", function: Send, handler: WechatGet },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/wechat/{path+}", function: Send, handler: WechatPost },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/tags", function: Send, handler: ListTags },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/tags", function: Send, handler: CreateTag },
+    Route { method: "PATCH", pattern: "/v1/authorizers/{appid}/tags/{tag_id}", function: Send, handler: RenameTag },
+    Route { method: "DELETE", pattern: "/v1/authorizers/{appid}/tags/{tag_id}", function: Send, handler: DeleteTag },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/tags/{tag_id}/members", function: Send, handler: TagMembers },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/tags/{tag_id}/members/remove", function: Send, handler: UntagMembers },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/mass-messages/preview", function: Send, handler: PreviewMass },
+    Route { method: "DELETE", pattern: "/v1/authorizers/{appid}/mass-messages/{msg_id}", function: Send, handler: DeleteMass },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/access-token/invalidate", function: Send, handler: InvalidateToken },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/quota", function: Send, handler: GetQuota },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/quota/clear", function: Send, handler: ClearQuota },
+    Route { method: "POST", pattern: "/v1/component/quota/clear", function: Send, handler: ClearComponentQuota },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/templates", function: Send, handler: ListTemplates },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/templates", function: Send, handler: AddTemplate },
+    Route { method: "DELETE", pattern: "/v1/authorizers/{appid}/templates/{template_id}", function: Send, handler: DeleteTemplate },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/industry", function: Send, handler: GetIndustry },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/industry", function: Send, handler: SetIndustry },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/subscribe-messages", function: Send, handler: SubscribeMessages },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/materials", function: Send, handler: AddMaterial },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/materials", function: Send, handler: ListMaterials },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/materials/count", function: Send, handler: CountMaterials },
+    Route { method: "GET", pattern: "/v1/authorizers/{appid}/materials/{media_id}", function: Send, handler: GetMaterial },
+    Route { method: "DELETE", pattern: "/v1/authorizers/{appid}/materials/{media_id}", function: Send, handler: DeleteMaterial },
     Route { method: "GET", pattern: "/healthz", function: Send, handler: Health },
     Route { method: "GET", pattern: "/v1/openapi.json", function: Send, handler: OpenApi },
     // Identity (issue 16).
@@ -130,6 +193,8 @@ impl Params {
 }
 
 /// Matches a path against a pattern; parameters are percent-decoded and must be non-empty.
+/// A last `{name+}` takes the rest of the path (one or more segments, each
+/// decoded alone, so an encoded `/` stays inside its segment and is refused by the route).
 pub(crate) fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
     let mut want = pattern.trim_matches('/').split('/');
     let mut got = path
@@ -141,6 +206,17 @@ pub(crate) fn match_pattern(pattern: &'static str, path: &str) -> Option<Params>
         match (want.next(), got.next()) {
             (None, None) => return Some(Params(params)),
             (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix("+}")) {
+                    let mut segments = vec![percent_decode(g)?];
+                    for rest in got.by_ref() {
+                        segments.push(percent_decode(rest)?);
+                    }
+                    if segments.iter().any(|s| s.is_empty() || s.contains('/')) {
+                        return None;
+                    }
+                    params.push((name, segments.join("/")));
+                    return want.next().is_none().then_some(Params(params));
+                }
                 if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
                     let value = percent_decode(g)?;
                     if value.is_empty() {
@@ -216,6 +292,37 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         CustomMessages => api::custom_messages(app, req, &params).await,
         Media => api::media(app, req, &params).await,
         GetJob => api::get_job(app, req, &params).await,
+        ListFollowers => api::followers::list_followers(app, req, &params).await,
+        GetFollower => api::followers::get_follower(app, req, &params).await,
+        BatchgetFollowers => api::followers::batchget_followers(app, req, &params).await,
+        SetFollowerRemark => api::followers::set_remark(app, req, &params).await,
+        FollowerTags => api::followers::follower_tags(app, req, &params).await,
+        DownloadMedia => api::downloads::download_media(app, req, &params).await,
+        WechatGet => api::proxy::wechat_get(app, req, &params).await,
+        WechatPost => api::proxy::wechat_post(app, req, &params).await,
+        ListTags => api::tags::list_tags(app, req, &params).await,
+        CreateTag => api::tags::create_tag(app, req, &params).await,
+        RenameTag => api::tags::rename_tag(app, req, &params).await,
+        DeleteTag => api::tags::delete_tag(app, req, &params).await,
+        TagMembers => api::tags::add_members(app, req, &params).await,
+        UntagMembers => api::tags::remove_members(app, req, &params).await,
+        PreviewMass => api::mass_admin::preview(app, req, &params).await,
+        DeleteMass => api::mass_admin::delete(app, req, &params).await,
+        InvalidateToken => api::token_report::invalidate(app, req, &params).await,
+        GetQuota => api::quota::get_quota(app, req, &params).await,
+        ClearQuota => api::quota::clear_quota(app, req, &params).await,
+        ClearComponentQuota => api::quota::clear_component_quota(app, req).await,
+        ListTemplates => api::templates::list(app, req, &params).await,
+        AddTemplate => api::templates::add(app, req, &params).await,
+        DeleteTemplate => api::templates::delete(app, req, &params).await,
+        GetIndustry => api::templates::get_industry(app, req, &params).await,
+        SetIndustry => api::templates::set_industry(app, req, &params).await,
+        SubscribeMessages => api::subscribe::send(app, req, &params).await,
+        AddMaterial => api::materials::add(app, req, &params).await,
+        ListMaterials => api::materials::list(app, req, &params).await,
+        CountMaterials => api::materials::count(app, req, &params).await,
+        GetMaterial => api::materials::get(app, req, &params).await,
+        DeleteMaterial => api::materials::delete(app, req, &params).await,
         Health => Ok(health()),
         OpenApi => Ok(openapi::document()),
         // Identity (issue 16).
@@ -302,6 +409,17 @@ mod tests {
         assert!(match_pattern("/v1/authorizers/{appid}", "/v1/authorizers/wx1/extra").is_none());
         assert!(match_pattern("/v1/authorizers/{appid}", "/v1/authorizers/").is_none());
         assert!(match_pattern("/healthz", "/healthz").is_some());
+    }
+
+    #[test]
+    fn a_greedy_tail_takes_the_rest_segment_by_segment() {
+        let pattern = "/v1/authorizers/{appid}/wechat/{path+}";
+        let p = match_pattern(pattern, "/v1/authorizers/wx1/wechat/cgi-bin/user/info").unwrap();
+        assert_eq!(p.get("path"), Some("cgi-bin/user/info"));
+        assert!(match_pattern(pattern, "/v1/authorizers/wx1/wechat").is_none());
+        assert!(match_pattern(pattern, "/v1/authorizers/wx1/wechat/a//b").is_none());
+        // an encoded slash cannot hide a segment
+        assert!(match_pattern(pattern, "/v1/authorizers/wx1/wechat/cgi-bin%2Ftoken").is_none());
     }
 
     #[test]

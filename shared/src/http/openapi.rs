@@ -34,8 +34,8 @@ pub(crate) fn document() -> Response {
 mod generator {
     use super::*;
     use crate::http::api::requests::{
-        CreateLinkRequest, CustomMessageRequest, MassMessageRequest, MediaUploadForm,
-        NewsUploadRequest, TemplateMessageRequest,
+        CreateLinkRequest, CustomMessageRequest, MassMessageRequest, MassPreviewRequest,
+        MediaUploadForm, NewsUploadRequest, TemplateMessageRequest,
     };
     use crate::http::error::{ApiError, ErrorBody, ErrorCode};
     use std::collections::BTreeMap;
@@ -66,6 +66,37 @@ mod generator {
             crate::http::api::custom_messages,
             crate::http::api::media,
             crate::http::api::get_job,
+            crate::http::api::followers::list_followers,
+            crate::http::api::followers::get_follower,
+            crate::http::api::followers::batchget_followers,
+            crate::http::api::followers::set_remark,
+            crate::http::api::followers::follower_tags,
+            crate::http::api::downloads::download_media,
+            crate::http::api::proxy::wechat_get,
+            crate::http::api::proxy::wechat_post,
+            crate::http::api::tags::list_tags,
+            crate::http::api::tags::create_tag,
+            crate::http::api::tags::rename_tag,
+            crate::http::api::tags::delete_tag,
+            crate::http::api::tags::add_members,
+            crate::http::api::tags::remove_members,
+            crate::http::api::mass_admin::preview,
+            crate::http::api::mass_admin::delete,
+            crate::http::api::token_report::invalidate,
+            crate::http::api::quota::get_quota,
+            crate::http::api::quota::clear_quota,
+            crate::http::api::quota::clear_component_quota,
+            crate::http::api::templates::list,
+            crate::http::api::templates::add,
+            crate::http::api::templates::delete,
+            crate::http::api::templates::get_industry,
+            crate::http::api::templates::set_industry,
+            crate::http::api::subscribe::send,
+            crate::http::api::materials::add,
+            crate::http::api::materials::list,
+            crate::http::api::materials::count,
+            crate::http::api::materials::get,
+            crate::http::api::materials::delete,
             crate::http::health,
             document,
             // Identity (issue 16).
@@ -82,6 +113,7 @@ mod generator {
             CustomMessageRequest,
             NewsUploadRequest,
             MediaUploadForm,
+            MassPreviewRequest,
             crate::http::api::qrcodes::CreateQrCodeRequest,
             crate::http::api::jssdk::JssdkConfigRequest,
             crate::http::oauth::CreateOauthLinkRequest,
@@ -92,6 +124,8 @@ mod generator {
             (name = "authorizers", description = "The official accounts that authorized it."),
             (name = "messages", description = "Template, mass and customer-service messages, and jobs."),
             (name = "media", description = "Uploads for messages."),
+            (name = "followers", description = "An official account's followers: profiles, remarks, tags."),
+            (name = "pass-through", description = "Any other WeChat API, called with the authorizer's token."),
             (name = "operations", description = "Liveness and this document."),
             (name = "identity", description = "Who a customer is: web OAuth on the account's behalf, JS-SDK configs, parametric QR codes."),
         )
@@ -168,7 +202,7 @@ mod generator {
                 wechat,
                 &[InvalidTemplate],
             ],
-            "send_mass_message" | "send_custom_message" => vec![
+            "send_mass_message" | "send_custom_message" | "send_subscribe_message" => vec![
                 key,
                 &[InsufficientScope],
                 authorizer,
@@ -187,6 +221,89 @@ mod generator {
                 &[InsufficientScope, InvalidMultipart],
                 authorizer,
                 json_body,
+                wechat,
+            ],
+            "list_followers" | "get_follower" | "get_follower_tags" | "download_media" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "preview_mass_message" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "delete_mass_message" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "invalidate_access_token" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "get_quota" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "clear_quota" => vec![key, &[InsufficientScope], authorizer, wechat],
+            "clear_component_quota" => vec![key, &[InsufficientScope, Forbidden], wechat],
+            "list_templates" | "get_industry" => {
+                vec![key, &[InsufficientScope], authorizer, wechat]
+            }
+            "delete_template" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "add_template" | "set_industry" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "add_material" => vec![
+                key,
+                &[
+                    InsufficientScope,
+                    InvalidMultipart,
+                    InvalidRequest,
+                    PayloadTooLarge,
+                    UnsupportedMediaType,
+                ],
+                authorizer,
+                wechat,
+            ],
+            "list_materials" | "get_material" | "delete_material" => {
+                vec![
+                    key,
+                    &[InsufficientScope, InvalidRequest],
+                    authorizer,
+                    wechat,
+                ]
+            }
+            "count_materials" => vec![key, &[InsufficientScope], authorizer, wechat],
+            "list_tags" => vec![key, &[InsufficientScope], authorizer, wechat],
+            "delete_tag" => vec![
+                key,
+                &[InsufficientScope, InvalidRequest],
+                authorizer,
+                wechat,
+            ],
+            "create_tag" | "rename_tag" | "tag_followers" | "untag_followers" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "batchget_followers" | "set_follower_remark" => {
+                vec![key, &[InsufficientScope], authorizer, json_body, wechat]
+            }
+            "wechat_get" | "wechat_post" => vec![
+                key,
+                &[
+                    InsufficientScope,
+                    Forbidden,
+                    InvalidRequest,
+                    PayloadTooLarge,
+                ],
+                authorizer,
                 wechat,
             ],
             "get_job" => vec![
@@ -334,7 +451,12 @@ mod tests {
         let doc = ApiDoc::openapi();
         let mut documented: Vec<(String, String)> = Vec::new();
         for (path, item) in &doc.paths.paths {
-            for (method, op) in [("GET", &item.get), ("POST", &item.post)] {
+            for (method, op) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ] {
                 if op.is_some() {
                     documented.push((method.to_owned(), path.clone()));
                 }
@@ -344,7 +466,8 @@ mod tests {
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
             .filter(|r| r.function == Function::Send || r.pattern.starts_with("/v1/"))
-            .map(|r| (r.method.to_owned(), r.pattern.to_owned()))
+            // a greedy `{path+}` is the document's `{path}`
+            .map(|r| (r.method.to_owned(), r.pattern.replace("+}", "}")))
             .collect();
         routes.sort();
         assert_eq!(documented, routes);

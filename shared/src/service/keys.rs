@@ -22,13 +22,15 @@ pub const SCOPE_SEND: &str = "send";
 pub const SCOPE_TOKEN_READ: &str = "token:read";
 /// Everything, including authorization links.
 pub const SCOPE_ADMIN: &str = "admin";
+/// May call WeChat through the pass-through (`/v1/authorizers/{appid}/wechat/…`).
+pub const SCOPE_PROXY: &str = "proxy";
 /// The scopes a key may carry.
-pub const SCOPES: &[&str] = &[SCOPE_SEND, SCOPE_TOKEN_READ, SCOPE_ADMIN];
+pub const SCOPES: &[&str] = &[SCOPE_SEND, SCOPE_TOKEN_READ, SCOPE_ADMIN, SCOPE_PROXY];
 
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("unknown scope `{0}` (known: send, token:read, admin)")]
+    #[error("unknown scope `{0}` (known: send, token:read, admin, proxy)")]
     UnknownScope(String),
     #[error("a key needs at least one scope")]
     NoScopes,

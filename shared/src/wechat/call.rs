@@ -72,6 +72,20 @@ impl WechatClient {
         query: &[(&str, Option<&str>)],
         upload: Upload<'_>,
     ) -> Result<T, WechatError> {
+        self.post_media_with(endpoint, token, query, upload, &[])
+            .await
+    }
+
+    /// POST a multipart form: the file as field `media`, then text `fields`
+    /// (a permanent video's `description`).
+    pub(crate) async fn post_media_with<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        token: Token<'_>,
+        query: &[(&str, Option<&str>)],
+        upload: Upload<'_>,
+        fields: &[(&'static str, String)],
+    ) -> Result<T, WechatError> {
         self.send(endpoint, || {
             // A form is consumed by sending, so each attempt builds its own;
             // the bytes are shared, not copied.
@@ -79,13 +93,17 @@ impl WechatClient {
             let part = Part::stream_with_length(upload.bytes.clone(), length)
                 .file_name(upload.filename.to_owned())
                 .headers(content_type_for(upload.filename));
+            let mut form = Form::new().part("media", part);
+            for (name, value) in fields {
+                form = form.text(*name, value.clone());
+            }
             self.request(reqwest::Method::POST, endpoint, token, query)
-                .multipart(Form::new().part("media", part))
+                .multipart(form)
         })
         .await
     }
 
-    fn request(
+    pub(super) fn request(
         &self,
         method: reqwest::Method,
         endpoint: &'static str,
@@ -111,7 +129,11 @@ impl WechatClient {
         }
     }
 
-    async fn send<T, F>(&self, endpoint: &'static str, build: F) -> Result<T, WechatError>
+    pub(super) async fn send<T, F>(
+        &self,
+        endpoint: &'static str,
+        build: F,
+    ) -> Result<T, WechatError>
     where
         T: DeserializeOwned,
         F: Fn() -> RequestBuilder,
@@ -160,7 +182,7 @@ async fn execute<T: DeserializeOwned>(
 }
 
 /// A connect failure means nothing reached WeChat; any later failure may have.
-fn transport_error(endpoint: &'static str, err: reqwest::Error) -> WechatError {
+pub(super) fn transport_error(endpoint: &'static str, err: reqwest::Error) -> WechatError {
     let sent = if err.is_connect() || err.is_builder() {
         Sent::NotSent
     } else {
@@ -177,11 +199,11 @@ fn transport_error(endpoint: &'static str, err: reqwest::Error) -> WechatError {
 /// The fields every WeChat reply may carry. The earlier message id comes with
 /// 45065: `msg_id` for mass sends, `msgid` for template sends.
 #[derive(Deserialize)]
-struct Envelope {
+pub(super) struct Envelope {
     #[serde(default)]
-    errcode: Option<i64>,
+    pub errcode: Option<i64>,
     #[serde(default)]
-    errmsg: Option<String>,
+    pub errmsg: Option<String>,
     #[serde(default)]
     msg_id: Option<serde_json::Value>,
     #[serde(default)]

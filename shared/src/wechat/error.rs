@@ -56,6 +56,12 @@ pub enum WechatError {
         status: u16,
         attempts: u32,
     },
+    /// The answer's body was larger than the caller accepts (media, the pass-through).
+    #[error("WeChat {endpoint} answered a body over {limit} bytes")]
+    TooLarge {
+        endpoint: &'static str,
+        limit: usize,
+    },
     /// The answer was not the JSON we expected; `path` names the failing field.
     #[error("cannot decode WeChat {endpoint} reply at `{path}`")]
     Decode {
@@ -146,6 +152,7 @@ impl WechatError {
             WechatError::Http { status, .. } if *status >= 500 => ErrorClass::Unavailable,
             WechatError::Http { .. } => ErrorClass::Other,
             WechatError::Decode { .. } => ErrorClass::Unknown,
+            WechatError::TooLarge { .. } => ErrorClass::Other,
         }
     }
 
@@ -163,7 +170,8 @@ impl WechatError {
             WechatError::Api { endpoint, .. }
             | WechatError::Transport { endpoint, .. }
             | WechatError::Http { endpoint, .. }
-            | WechatError::Decode { endpoint, .. } => endpoint,
+            | WechatError::Decode { endpoint, .. }
+            | WechatError::TooLarge { endpoint, .. } => endpoint,
         }
     }
 
@@ -173,7 +181,8 @@ impl WechatError {
             WechatError::Transport { attempts, .. } | WechatError::Http { attempts, .. } => {
                 *attempts = made
             }
-            WechatError::Api { .. } | WechatError::Decode { .. } => {}
+            WechatError::Api { .. } | WechatError::Decode { .. } | WechatError::TooLarge { .. } => {
+            }
         }
         self
     }

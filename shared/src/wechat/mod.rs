@@ -12,12 +12,17 @@ mod de;
 mod error;
 mod jsapi;
 mod mass;
+mod materials;
 mod media;
 mod message;
 mod oauth;
 pub mod paths;
 mod qrcode;
+mod quota;
+mod raw;
 mod retry;
+mod subscribe;
+mod tags;
 mod template;
 mod user;
 
@@ -39,12 +44,22 @@ pub use mass::{
     MassFilter, MassMsgStatus, MassPreview, MassSend, MassSendAll, MassSendResult, MassStatus,
     PreviewTarget,
 };
+pub use materials::{
+    AddedMaterial, Download, MaterialCount, MaterialItem, MaterialPage, MaterialType,
+    VideoDescription,
+};
 pub use media::{Article, MediaType, UploadedMedia};
 pub use message::MessageContent;
 pub use oauth::{SnsGrant, SnsUserInfo};
 pub use qrcode::{QrCode, QrRequest, Scene};
+pub use quota::ApiQuota;
+pub use raw::{PassThrough, RawAnswer, PASS_THROUGH_ENDPOINT};
 pub use retry::{is_retryable, RetryPolicy};
-pub use template::{MiniProgramLink, PrivateTemplate, TemplateMessage, TemplateValue};
+pub use subscribe::{SubscribeMessage, SubscribeMiniProgram, SubscribeValue};
+pub use tags::{Tag, TAG_MEMBERS_PER_CALL};
+pub use template::{
+    Industry, IndustryClass, MiniProgramLink, PrivateTemplate, TemplateMessage, TemplateValue,
+};
 pub use user::{OpenIdPage, UserInfo, UserList};
 
 /// The production API host.

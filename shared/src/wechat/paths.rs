@@ -29,6 +29,30 @@ pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 pub const USER_GET: &str = "/cgi-bin/user/get";
 pub const USER_INFO: &str = "/cgi-bin/user/info";
 pub const USER_INFO_BATCHGET: &str = "/cgi-bin/user/info/batchget";
+pub const USER_UPDATE_REMARK: &str = "/cgi-bin/user/info/updateremark";
+
+pub const TAGS_CREATE: &str = "/cgi-bin/tags/create";
+pub const TAGS_GET: &str = "/cgi-bin/tags/get";
+pub const TAGS_UPDATE: &str = "/cgi-bin/tags/update";
+pub const TAGS_DELETE: &str = "/cgi-bin/tags/delete";
+pub const TAGS_BATCHTAGGING: &str = "/cgi-bin/tags/members/batchtagging";
+pub const TAGS_BATCHUNTAGGING: &str = "/cgi-bin/tags/members/batchuntagging";
+pub const TAGS_GETIDLIST: &str = "/cgi-bin/tags/getidlist";
+
+pub const MEDIA_GET: &str = "/cgi-bin/media/get";
+pub const MATERIAL_ADD: &str = "/cgi-bin/material/add_material";
+pub const MATERIAL_GET: &str = "/cgi-bin/material/get_material";
+pub const MATERIAL_DEL: &str = "/cgi-bin/material/del_material";
+pub const MATERIAL_COUNT: &str = "/cgi-bin/material/get_materialcount";
+pub const MATERIAL_BATCHGET: &str = "/cgi-bin/material/batchget_material";
+
+pub const TEMPLATE_ADD: &str = "/cgi-bin/template/api_add_template";
+pub const TEMPLATE_DEL: &str = "/cgi-bin/template/del_private_template";
+pub const TEMPLATE_GET_INDUSTRY: &str = "/cgi-bin/template/get_industry";
+pub const TEMPLATE_SET_INDUSTRY: &str = "/cgi-bin/template/api_set_industry";
+
+pub const SUBSCRIBE_BIZSEND: &str = "/cgi-bin/message/subscribe/bizsend";
+pub const OPENAPI_QUOTA_GET: &str = "/cgi-bin/openapi/quota/get";
 
 // Identity (wechat-api.md §8): web OAuth on behalf, jsapi tickets, QR codes.
 pub const SNS_COMPONENT_ACCESS_TOKEN: &str = "/sns/oauth2/component/access_token";

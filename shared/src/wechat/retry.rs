@@ -102,7 +102,7 @@ pub fn is_retryable(err: &WechatError) -> bool {
         } => false,
         WechatError::Http { status, .. } => *status >= 500,
         WechatError::Api { errcode, .. } => *errcode == ERRCODE_BUSY,
-        WechatError::Decode { .. } => false,
+        WechatError::Decode { .. } | WechatError::TooLarge { .. } => false,
     }
 }
 

@@ -105,4 +105,106 @@ impl WechatClient {
             .await?;
         Ok(reply.template_list)
     }
+
+    /// `template/api_add_template`: adds a template from the library by its
+    /// short id (and, for the newer library, its keywords); returns the account's template_id.
+    pub async fn add_template(
+        &self,
+        access_token: &Secret,
+        template_id_short: &str,
+        keyword_name_list: &[String],
+    ) -> Result<String, WechatError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            template_id_short: &'a str,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            keyword_name_list: &'a [String],
+        }
+        #[derive(Deserialize)]
+        struct Reply {
+            template_id: String,
+        }
+        let reply: Reply = self
+            .post_json(
+                paths::TEMPLATE_ADD,
+                Token::Access(access_token),
+                &Body {
+                    template_id_short,
+                    keyword_name_list,
+                },
+            )
+            .await?;
+        Ok(reply.template_id)
+    }
+
+    /// `template/del_private_template`.
+    pub async fn delete_template(
+        &self,
+        access_token: &Secret,
+        template_id: &str,
+    ) -> Result<(), WechatError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            template_id: &'a str,
+        }
+        let _: super::call::Empty = self
+            .post_json(
+                paths::TEMPLATE_DEL,
+                Token::Access(access_token),
+                &Body { template_id },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `template/get_industry`.
+    pub async fn get_industry(&self, access_token: &Secret) -> Result<Industry, WechatError> {
+        self.get(
+            paths::TEMPLATE_GET_INDUSTRY,
+            Token::Access(access_token),
+            &[],
+        )
+        .await
+    }
+
+    /// `template/api_set_industry`: the account's primary and secondary industry ids.
+    pub async fn set_industry(
+        &self,
+        access_token: &Secret,
+        industry_id1: u32,
+        industry_id2: u32,
+    ) -> Result<(), WechatError> {
+        #[derive(Serialize)]
+        struct Body {
+            industry_id1: String,
+            industry_id2: String,
+        }
+        let _: super::call::Empty = self
+            .post_json(
+                paths::TEMPLATE_SET_INDUSTRY,
+                Token::Access(access_token),
+                &Body {
+                    industry_id1: industry_id1.to_string(),
+                    industry_id2: industry_id2.to_string(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The account's industries (get_industry).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct Industry {
+    pub primary_industry: IndustryClass,
+    pub secondary_industry: IndustryClass,
+}
+
+/// One industry: first and second class names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct IndustryClass {
+    pub first_class: String,
+    pub second_class: String,
 }

@@ -121,4 +121,26 @@ impl WechatClient {
             .await?;
         Ok(reply.user_info_list)
     }
+
+    /// `user/info/updateremark`: the account's note on a follower (< 30 characters).
+    pub async fn user_update_remark(
+        &self,
+        access_token: &Secret,
+        openid: &str,
+        remark: &str,
+    ) -> Result<(), WechatError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            openid: &'a str,
+            remark: &'a str,
+        }
+        let _: super::call::Empty = self
+            .post_json(
+                paths::USER_UPDATE_REMARK,
+                Token::Access(access_token),
+                &Body { openid, remark },
+            )
+            .await?;
+        Ok(())
+    }
 }

@@ -2,13 +2,15 @@
 
 use serde_json::{json, Value};
 
-use super::{format_error, s, ApiError, Ctx, Part};
+use bytes::Bytes;
+
+use super::{format_error, s, ApiError, Ctx, FileAnswer, Part};
 use crate::world::Media;
 
 const KB: usize = 1024;
 const MB: usize = 1024 * 1024;
 
-fn media_part<'a>(ctx: &Ctx<'a>) -> Result<&'a Part, ApiError> {
+pub(super) fn media_part<'a>(ctx: &Ctx<'a>) -> Result<&'a Part, ApiError> {
     let input: &'a super::Input = ctx.input;
     input
         .parts
@@ -19,7 +21,7 @@ fn media_part<'a>(ctx: &Ctx<'a>) -> Result<&'a Part, ApiError> {
 }
 
 /// The file's extension, from its name or else its content type.
-fn extension(part: &Part) -> String {
+pub(super) fn extension(part: &Part) -> String {
     let from_name = part
         .filename
         .as_deref()
@@ -36,6 +38,30 @@ fn extension(part: &Part) -> String {
 }
 
 fn new_media_id(ctx: &mut Ctx<'_>, kind: &'static str) -> Result<String, ApiError> {
+    store_media(ctx, kind, Bytes::new(), "application/octet-stream")
+}
+
+/// The content type WeChat answers a file with, from its extension.
+pub(super) fn content_type_of(ext: &str) -> &'static str {
+    match ext {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "amr" => "audio/amr",
+        "mp3" => "audio/mpeg",
+        "speex" => "audio/speex",
+        "mp4" => "video/mp4",
+        _ => "application/octet-stream",
+    }
+}
+
+fn store_media(
+    ctx: &mut Ctx<'_>,
+    kind: &'static str,
+    data: Bytes,
+    content_type: &'static str,
+) -> Result<String, ApiError> {
     let appid = ctx.caller_appid()?;
     let id = format!("simmedia_{}", ctx.w.rng.alnum(48));
     let expires_at = ctx.now + ctx.w.cfg.limits.media_ttl;
@@ -45,6 +71,8 @@ fn new_media_id(ctx: &mut Ctx<'_>, kind: &'static str) -> Result<String, ApiErro
             appid,
             kind,
             expires_at,
+            data,
+            content_type,
         },
     );
     Ok(id)
@@ -78,7 +106,8 @@ pub(super) fn upload(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     if part.data.len() > limit {
         return Err(ApiError::new(40009, "invalid media size"));
     }
-    let id = new_media_id(ctx, kind)?;
+    let ext = extension(part);
+    let id = store_media(ctx, kind, part.data.clone(), content_type_of(&ext))?;
     let mut reply = json!({"type": kind, "media_id": id, "created_at": ctx.now});
     if kind == "thumb" {
         if let Some(obj) = reply.as_object_mut() {
@@ -119,4 +148,34 @@ pub(super) fn upload_news(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     }
     let id = new_media_id(ctx, "news")?;
     Ok(json!({"type": "news", "media_id": id, "created_at": ctx.now}))
+}
+
+/// `media/get`: a temporary media item of the caller's account, as uploaded;
+/// a video answers JSON with its `video_url`. 40007 for an id that is unknown,
+/// expired, another account's or not a file.
+pub(super) fn media_get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
+    let appid = ctx.caller_appid()?;
+    let input: &super::Input = ctx.input;
+    let id = input
+        .query("media_id")
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::new(40007, "invalid media_id"))?;
+    let media = ctx
+        .w
+        .media
+        .get(id)
+        .filter(|m| m.appid == appid && ctx.now < m.expires_at && !m.data.is_empty())
+        .ok_or_else(|| ApiError::new(40007, "invalid media_id"))?;
+    if media.kind == "video" {
+        return Ok(json!({"video_url": format!("http://sim-video.example/{id}.mp4")}));
+    }
+    ctx.file = Some(FileAnswer {
+        content_type: media.content_type,
+        filename: format!(
+            "{id}.{}",
+            media.content_type.rsplit('/').next().unwrap_or("bin")
+        ),
+        data: media.data.clone(),
+    });
+    Ok(super::ok())
 }

@@ -3,9 +3,12 @@
 
 mod component;
 mod identity;
+mod materials;
 mod media;
 mod messages;
 mod quota;
+mod subscribe;
+mod tags;
 mod templates;
 mod users;
 
@@ -128,6 +131,11 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ),
     ep("/cgi-bin/clear_quota", Auth::Either, quota::clear_quota),
     ep(
+        "/cgi-bin/openapi/quota/get",
+        Auth::Authorizer,
+        quota::quota_get,
+    ),
+    ep(
         "/cgi-bin/component/clear_quota/v2",
         Auth::None,
         quota::clear_quota_v2,
@@ -169,12 +177,59 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ),
     upload("/cgi-bin/media/uploadimg", media::upload_img),
     upload("/cgi-bin/media/upload", media::upload),
+    upload("/cgi-bin/material/add_material", materials::add),
+    ep(
+        "/cgi-bin/material/get_material",
+        Auth::Authorizer,
+        materials::get,
+    ),
+    ep(
+        "/cgi-bin/material/del_material",
+        Auth::Authorizer,
+        materials::delete,
+    ),
+    ep(
+        "/cgi-bin/material/get_materialcount",
+        Auth::Authorizer,
+        materials::count,
+    ),
+    ep(
+        "/cgi-bin/material/batchget_material",
+        Auth::Authorizer,
+        materials::batchget,
+    ),
     ep(
         "/cgi-bin/media/uploadnews",
         Auth::Authorizer,
         media::upload_news,
     ),
+    ep("/cgi-bin/media/get", Auth::Authorizer, media::media_get),
+    ep(
+        "/cgi-bin/message/subscribe/bizsend",
+        Auth::Authorizer,
+        subscribe::bizsend,
+    ),
     ep("/cgi-bin/user/get", Auth::Authorizer, users::user_get),
+    ep(
+        "/cgi-bin/user/info/updateremark",
+        Auth::Authorizer,
+        users::update_remark,
+    ),
+    ep("/cgi-bin/tags/getidlist", Auth::Authorizer, users::tags_of),
+    ep("/cgi-bin/tags/create", Auth::Authorizer, tags::create),
+    ep("/cgi-bin/tags/get", Auth::Authorizer, tags::get),
+    ep("/cgi-bin/tags/update", Auth::Authorizer, tags::update),
+    ep("/cgi-bin/tags/delete", Auth::Authorizer, tags::delete),
+    ep(
+        "/cgi-bin/tags/members/batchtagging",
+        Auth::Authorizer,
+        tags::batch_tagging,
+    ),
+    ep(
+        "/cgi-bin/tags/members/batchuntagging",
+        Auth::Authorizer,
+        tags::batch_untagging,
+    ),
     ep("/cgi-bin/user/info", Auth::Authorizer, users::user_info),
     ep(
         "/cgi-bin/user/info/batchget",
@@ -195,6 +250,16 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         "/cgi-bin/template/del_private_template",
         Auth::Authorizer,
         templates::delete,
+    ),
+    ep(
+        "/cgi-bin/template/get_industry",
+        Auth::Authorizer,
+        templates::get_industry,
+    ),
+    ep(
+        "/cgi-bin/template/api_set_industry",
+        Auth::Authorizer,
+        templates::set_industry,
     ),
     // Identity (wechat-api.md §8).
     ep(
@@ -249,6 +314,15 @@ pub(crate) struct Ctx<'a> {
     pub events: Vec<PushEvent>,
     /// Set by api_start_push_ticket: push a fresh ticket after this call.
     pub ticket_requested: bool,
+    /// Set by downloads: answer these bytes instead of the JSON.
+    pub file: Option<FileAnswer>,
+}
+
+/// A file answered as WeChat answers media: its bytes with their content type.
+pub(crate) struct FileAnswer {
+    pub content_type: &'static str,
+    pub filename: String,
+    pub data: Bytes,
 }
 
 impl<'a> Ctx<'a> {
@@ -345,7 +419,7 @@ pub(crate) async fn call(
     };
     let now = sim.clock.now();
     let seq = sim.calls.next_seq();
-    let (result, events, ticket_requested) = {
+    let (result, events, ticket_requested, file) = {
         let mut world = lock(&sim.world);
         let mut ctx = Ctx {
             w: &mut world,
@@ -354,9 +428,10 @@ pub(crate) async fn call(
             caller: None,
             events: Vec::new(),
             ticket_requested: false,
+            file: None,
         };
         let result = authenticate(&mut ctx, ep.auth).and_then(|()| (ep.run)(&mut ctx));
-        (result, ctx.events, ctx.ticket_requested)
+        (result, ctx.events, ctx.ticket_requested, ctx.file)
     };
     let errcode = match &result {
         Ok(v) => v.get("errcode").and_then(Value::as_i64).unwrap_or(0),
@@ -370,10 +445,23 @@ pub(crate) async fn call(
         let sim = sim.clone();
         tokio::spawn(async move { sim.push_ticket().await });
     }
-    match result {
-        Ok(v) => json_response(&v),
-        Err(e) => error_response(&e, now, seq),
+    match (result, file) {
+        (Ok(_), Some(file)) => file_response(file),
+        (Ok(v), None) => json_response(&v),
+        (Err(e), _) => error_response(&e, now, seq),
     }
+}
+
+fn file_response(file: FileAnswer) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", file.filename);
+    (
+        [
+            (header::CONTENT_TYPE, file.content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file.data,
+    )
+        .into_response()
 }
 
 fn authenticate(ctx: &mut Ctx<'_>, auth: Auth) -> Result<(), ApiError> {

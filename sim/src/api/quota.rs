@@ -1,9 +1,9 @@
 //! Quota resets: `clear_quota` (with a token) and `component/clear_quota/v2` (with the secret).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{ok, s, ApiError, Ctx};
-use crate::world::{Owner, World};
+use crate::world::{Owner, Quota, World};
 
 const MONTH: u64 = 30 * 86400;
 
@@ -81,4 +81,25 @@ pub(super) fn clear_quota_v2(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     }
     reset(ctx.w, &target, ctx.now)?;
     Ok(ok())
+}
+
+/// `openapi/quota/get`: today's use of one API by the caller's account; the
+/// simulator counts template and mass sends (76021 for any other path).
+pub(super) fn quota_get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
+    let path = s(ctx.body()?, "cgi_path")
+        .ok_or_else(|| ApiError::new(47001, "data format error"))?
+        .to_owned();
+    let limits = &ctx.w.cfg.limits;
+    let (quota, limit) = match path.as_str() {
+        "/cgi-bin/message/template/send" => (Quota::TemplateDay, limits.template_sends_per_day),
+        "/cgi-bin/message/mass/sendall" | "/cgi-bin/message/mass/send" => {
+            (Quota::MassDay, limits.mass_sends_per_day)
+        }
+        _ => return Err(ApiError::new(76021, "cgi_path not found")),
+    };
+    let day = ctx.now / 86400;
+    let used = ctx.account()?.counters.used(quota, day).min(limit);
+    Ok(
+        json!({"errcode": 0, "errmsg": "ok", "quota": {"daily_limit": limit, "used": used, "remain": limit - used}}),
+    )
 }

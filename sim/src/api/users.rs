@@ -50,7 +50,10 @@ fn info(account: &Account, openid: &str, lang: &str) -> Result<Value, ApiError> 
         "openid": openid,
         "language": lang,
         "subscribe_time": account.subscribe_time,
-        "remark": "",
+        // Every sandbox account is bound to one Open Platform account: one
+        // person's unionid is their openid without the account's prefix.
+        "unionid": format!("oUnion{}", openid.get(6..).unwrap_or(openid)),
+        "remark": account.remarks.get(openid).cloned().unwrap_or_default(),
         "groupid": tags.first().copied().unwrap_or(0),
         "tagid_list": tags,
         "subscribe_scene": "ADD_SCENE_QR_CODE",
@@ -91,4 +94,41 @@ pub(super) fn batchget(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "user_info_list": infos }))
+}
+
+/// Openid of a JSON body: 40003 when missing.
+fn body_openid<'a>(ctx: &Ctx<'a>) -> Result<&'a str, ApiError> {
+    s(ctx.body()?, "openid").ok_or_else(|| ApiError::new(40003, "invalid openid"))
+}
+
+/// `user/info/updateremark`: a note under 30 characters on a follower.
+pub(super) fn update_remark(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
+    let openid = body_openid(ctx)?.to_owned();
+    let remark = ctx
+        .body()?
+        .get("remark")
+        .and_then(Value::as_str)
+        .ok_or_else(format_error)?
+        .to_owned();
+    if remark.chars().count() >= 30 {
+        return Err(ApiError::new(45001, "remark size out of limit"));
+    }
+    let account = ctx.account()?;
+    account.check_follower(&openid)?;
+    account.remarks.insert(openid, remark);
+    Ok(super::ok())
+}
+
+/// `tags/getidlist`: the tags a follower carries.
+pub(super) fn tags_of(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
+    let openid = body_openid(ctx)?.to_owned();
+    let account = ctx.account()?;
+    account.check_follower(&openid)?;
+    let tags: Vec<u64> = account
+        .tags
+        .iter()
+        .filter(|t| t.members.contains(&openid))
+        .map(|t| t.id)
+        .collect();
+    Ok(json!({ "tagid_list": tags }))
 }

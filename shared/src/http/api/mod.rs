@@ -12,12 +12,23 @@
 //!    answer), new error codes in `http::error::ErrorCode` with their conversions;
 //! 5. regenerate `docs/openapi.json` (see `http::openapi`); its tests fail until then.
 
+pub(crate) mod acting;
 mod body;
+pub(crate) mod downloads;
+pub(crate) mod followers;
 pub(crate) mod idempotency;
 pub(crate) mod jssdk;
+pub(crate) mod mass_admin;
+pub(crate) mod materials;
 mod multipart;
+pub(crate) mod proxy;
 pub(crate) mod qrcodes;
+pub(crate) mod quota;
 pub(crate) mod requests;
+pub(crate) mod subscribe;
+pub(crate) mod tags;
+pub(crate) mod templates;
+pub(crate) mod token_report;
 pub(crate) mod views;
 
 pub(crate) use body::json as read_json;

@@ -446,6 +446,71 @@ impl TryFrom<MassMessageRequest> for MassRequest {
     }
 }
 
+/// `POST /v1/authorizers/{appid}/mass-messages/preview`: one of `touser` and
+/// `towxname`; the payload named by `msgtype` (issue #17).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"touser": "oSbx01Follower00000000000001", "msgtype": "mpnews", "mpnews": {"media_id": "MEDIA_ID"}}))]
+pub(crate) struct MassPreviewRequest {
+    /// A follower's openid.
+    pub touser: Option<OpenId>,
+    /// Or a WeChat id (微信号) of someone following the account.
+    #[schema(inline)]
+    pub towxname: Option<ShortText>,
+    pub msgtype: MassMsgType,
+    pub text: Option<TextPayload>,
+    pub image: Option<MediaPayload>,
+    pub voice: Option<MediaPayload>,
+    pub mpnews: Option<MediaPayload>,
+    pub mpvideo: Option<MediaPayload>,
+    pub wxcard: Option<CardPayload>,
+}
+
+impl TryFrom<MassPreviewRequest> for crate::wechat::MassPreview {
+    type Error = ApiError;
+
+    fn try_from(r: MassPreviewRequest) -> Result<Self, ApiError> {
+        use crate::wechat::PreviewTarget;
+        let to = match (r.touser, r.towxname) {
+            (Some(openid), None) => PreviewTarget::OpenId(openid.into_string()),
+            (None, Some(name)) => PreviewTarget::WxName(name.into_string()),
+            (None, None) => {
+                return Err(ApiError::field(
+                    "",
+                    "say who previews it: `touser` or `towxname`",
+                ))
+            }
+            _ => {
+                return Err(ApiError::field(
+                    "",
+                    "give only one of `touser` and `towxname`",
+                ))
+            }
+        };
+        let msgtype = match r.msgtype {
+            MassMsgType::Text => "text",
+            MassMsgType::Image => "image",
+            MassMsgType::Voice => "voice",
+            MassMsgType::Mpnews => "mpnews",
+            MassMsgType::Mpvideo => "mpvideo",
+            MassMsgType::Wxcard => "wxcard",
+        };
+        let payloads = Payloads {
+            text: r.text,
+            image: r.image,
+            voice: r.voice,
+            video: None,
+            mpnews: r.mpnews,
+            mpvideo: r.mpvideo,
+            wxcard: r.wxcard,
+        };
+        Ok(crate::wechat::MassPreview {
+            to,
+            message: payloads.content(msgtype)?,
+        })
+    }
+}
+
 /// `POST /v1/authorizers/{appid}/custom-messages`: the payload named by `msgtype`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

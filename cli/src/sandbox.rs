@@ -65,6 +65,13 @@ pub fn config(
         })?;
         settings.insert("WXOPEN_DATA_KEY".to_owned(), key);
     }
+    // The sandbox's own origin may be a return URL (the OAuth link the banner
+    // shows comes back to it), besides any configured.
+    let origins = match settings.get("WXOPEN_RETURN_URL_ORIGINS") {
+        Some(list) if !list.trim().is_empty() => format!("{list},{public_url}"),
+        _ => public_url.to_owned(),
+    };
+    settings.insert("WXOPEN_RETURN_URL_ORIGINS".to_owned(), origins);
     Config::from_map(&settings)
 }
 
@@ -264,6 +271,21 @@ pub fn banner(our_url: &str, sim: &SimHandle, store: &StoreSpec, key: &str, link
     let _ = writeln!(
         out,
         "and follow the events: WXOPEN_KEY={key} wxopen events tail --url {our_url} --tenant {SANDBOX_TENANT}"
+    );
+    let oauth = serde_json::json!({"scope": "snsapi_userinfo", "return_url": format!("{our_url}/healthz"), "state": "try-1"});
+    let _ = writeln!(
+        out,
+        "Identify a follower (web OAuth on the account's behalf): create an OAuth link, open its url, pick a follower and allow:"
+    );
+    let _ = writeln!(
+        out,
+        "OAuth link: curl -sS -X POST '{our_url}/v1/authorizers/{}/oauth-links' -H 'Authorization: Bearer {key}' \
+         -H 'Content-Type: application/json' -d '{oauth}'",
+        account.appid
+    );
+    let _ = writeln!(
+        out,
+        "then read who it was (once), with wxopen_result from the address bar: curl -sS -H 'Authorization: Bearer {key}' '{our_url}/v1/oauth-results/WXOPEN_RESULT'"
     );
     out
 }

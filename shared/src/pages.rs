@@ -208,6 +208,70 @@ pub mod problems {
         "Please ask whoever sent you this link for a new one.",
     );
 
+    /// Web OAuth (issue 16): the customer's link is unknown or its time ran out.
+    pub fn oauth_link_gone() -> Problem<'static> {
+        Problem {
+            title: bi("链接无效或已过期", "This link is not valid or has expired"),
+            reason: bi(
+                "找不到这个链接，或它已过期。",
+                "We could not find this link, or its time has run out.",
+            ),
+            what_to_do: bi(
+                "请回到原来的页面重新打开链接。",
+                "Please go back to the page that sent you here and open the link again.",
+            ),
+            account: None,
+        }
+    }
+
+    /// Web OAuth: WeChat's redirect carried no state we issued, or one already used.
+    pub fn oauth_state_refused() -> Problem<'static> {
+        Problem {
+            title: bi("请求已失效", "This request is no longer valid"),
+            reason: bi(
+                "这个授权请求已经使用过、已过期或不完整。",
+                "This authorization request was already used, has expired or is incomplete.",
+            ),
+            what_to_do: bi(
+                "请重新打开原来的链接。",
+                "Please open the original link again.",
+            ),
+            account: None,
+        }
+    }
+
+    /// Web OAuth: the answer names another account than the link's.
+    pub fn oauth_wrong_account() -> Problem<'static> {
+        Problem {
+            title: bi("授权结果不匹配", "This answer does not match the request"),
+            reason: bi(
+                "微信返回的公众号与请求的不一致。",
+                "WeChat answered for another official account than the one asked for.",
+            ),
+            what_to_do: bi(
+                "请重新打开原来的链接。",
+                "Please open the original link again.",
+            ),
+            account: None,
+        }
+    }
+
+    /// Web OAuth: WeChat refused the code (used or invalid).
+    pub fn oauth_code_refused() -> Problem<'static> {
+        Problem {
+            title: bi("授权已失效", "This authorization is no longer valid"),
+            reason: bi(
+                "微信的授权码已使用或无效。",
+                "WeChat's code was already used or is not valid.",
+            ),
+            what_to_do: bi(
+                "请重新打开原来的链接。",
+                "Please open the original link again.",
+            ),
+            account: None,
+        }
+    }
+
     /// No such link (mistyped or cut off).
     pub fn unknown_link() -> Problem<'static> {
         Problem {

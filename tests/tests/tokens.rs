@@ -373,6 +373,37 @@ mod flaky {
     }
 
     #[async_trait::async_trait]
+    #[async_trait::async_trait]
+    impl wxopen::store::OauthStore for FailingRenewalWrites {
+        async fn create_oauth_link(&self, link: &OauthLink) -> StoreResult<()> {
+            self.inner.create_oauth_link(link).await
+        }
+        async fn get_oauth_link(&self, id: &str, now: u64) -> StoreResult<Option<OauthLink>> {
+            self.inner.get_oauth_link(id, now).await
+        }
+        async fn create_oauth_attempt(&self, attempt: &OauthAttempt) -> StoreResult<()> {
+            self.inner.create_oauth_attempt(attempt).await
+        }
+        async fn take_oauth_attempt(
+            &self,
+            state_hash: &str,
+            now: u64,
+        ) -> StoreResult<Option<OauthAttempt>> {
+            self.inner.take_oauth_attempt(state_hash, now).await
+        }
+        async fn create_oauth_result(&self, result: &OauthResult) -> StoreResult<()> {
+            self.inner.create_oauth_result(result).await
+        }
+        async fn take_oauth_result(
+            &self,
+            id: &str,
+            tenant: Option<&str>,
+            now: u64,
+        ) -> StoreResult<Option<OauthResult>> {
+            self.inner.take_oauth_result(id, tenant, now).await
+        }
+    }
+
     impl StateStore for FailingRenewalWrites {
         fn component_appid(&self) -> &str {
             self.inner.component_appid()

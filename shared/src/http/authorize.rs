@@ -148,7 +148,7 @@ fn return_location(return_url: &str, appid: &str) -> String {
     }
 }
 
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     let mut resp = html_response(StatusCode::FOUND, String::new());
     if let Ok(v) = http::HeaderValue::from_str(location) {
         resp.headers_mut().insert(http::header::LOCATION, v);
@@ -212,7 +212,7 @@ async fn used_link_page(
 }
 
 /// The page for a failure to get a WeChat token or answer.
-fn token_problem(e: &TokenError) -> Response {
+pub(super) fn token_problem(e: &TokenError) -> Response {
     tracing::warn!(errcode = e.errcode(), error = %e, "authorization flow: WeChat step failed");
     match e {
         TokenError::Wechat(w)
@@ -241,7 +241,7 @@ fn token_problem(e: &TokenError) -> Response {
     }
 }
 
-fn unavailable(e: &crate::store::StoreError) -> Response {
+pub(super) fn unavailable(e: &crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "authorization flow: store failure");
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -257,7 +257,7 @@ fn account_view<'a>(appid: &'a str, profile: &'a AuthorizerProfile) -> AccountVi
     }
 }
 
-fn problem(status: StatusCode, p: &Problem) -> Response {
+pub(super) fn problem(status: StatusCode, p: &Problem) -> Response {
     let mut resp = no_store(html_response(status, pages::problem_page(p)));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut().insert(

@@ -45,7 +45,8 @@ pub fn body_limit(handler: Handler) -> usize {
         | DeleteTemplate | GetIndustry | ListMaterials | CountMaterials | GetMaterial
         | DeleteMaterial => 0,
         // Identity (issue 16).
-        CreateQrCode | CreateJssdkConfig => JSON_BODY_BYTES,
+        CreateQrCode | CreateJssdkConfig | CreateOauthLink => JSON_BODY_BYTES,
+        GetOauthResult | OauthOpen | OauthCallback => 0,
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod authorize;
 pub(crate) mod callback;
 pub(crate) mod error;
 pub mod limits;
+pub(crate) mod oauth;
 pub(crate) mod openapi;
 
 pub(crate) use error::ApiError;
@@ -115,6 +116,10 @@ pub enum Handler {
     // Identity (issue 16).
     CreateQrCode,
     CreateJssdkConfig,
+    CreateOauthLink,
+    GetOauthResult,
+    OauthOpen,
+    OauthCallback,
 }
 
 use Function::*;
@@ -185,6 +190,11 @@ pub const ROUTES: &[Route] = &[
     // Identity (issue 16).
     Route { method: "POST", pattern: "/v1/authorizers/{appid}/qrcodes", function: Send, handler: CreateQrCode },
     Route { method: "POST", pattern: "/v1/authorizers/{appid}/jssdk-config", function: Send, handler: CreateJssdkConfig },
+    Route { method: "POST", pattern: "/v1/authorizers/{appid}/oauth-links", function: Send, handler: CreateOauthLink },
+    Route { method: "GET", pattern: "/v1/oauth-results/{id}", function: Send, handler: GetOauthResult },
+    // Before `/oauth/{id}`, which its path also matches: the first match wins.
+    Route { method: "GET", pattern: "/oauth/callback", function: Authorize, handler: OauthCallback },
+    Route { method: "GET", pattern: "/oauth/{id}", function: Authorize, handler: OauthOpen },
 ];
 
 /// Path parameters of a matched route, in pattern order.
@@ -345,6 +355,10 @@ pub async fn handle(app: &App, only: Option<Function>, req: Request) -> Response
         // Identity (issue 16).
         CreateQrCode => api::qrcodes::create(app, req, &params).await,
         CreateJssdkConfig => api::jssdk::create(app, req, &params).await,
+        CreateOauthLink => oauth::create_link(app, req, &params).await,
+        GetOauthResult => oauth::get_result(app, req, &params).await,
+        OauthOpen => oauth::open(app, req, &params).await,
+        OauthCallback => oauth::callback(app, req).await,
     };
     result.unwrap_or_else(ApiError::into_response)
 }

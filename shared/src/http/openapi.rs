@@ -111,6 +111,8 @@ mod generator {
             // Identity (issue 16).
             crate::http::api::qrcodes::create,
             crate::http::api::jssdk::create,
+            crate::http::oauth::create_link,
+            crate::http::oauth::get_result,
         ),
         components(schemas(
             ErrorBody,
@@ -124,6 +126,7 @@ mod generator {
             crate::http::api::qrcodes::CreateQrCodeRequest,
             crate::http::api::jssdk::JssdkConfigRequest,
             crate::http::api::events::WebhookRequest,
+            crate::http::oauth::CreateOauthLinkRequest,
         )),
         modifiers(&Contract),
         tags(
@@ -351,6 +354,8 @@ mod generator {
                     InvalidCursor,
                 ],
             ],
+            "create_oauth_link" => vec![key, &[InsufficientScope], authorizer, json_body],
+            "get_oauth_result" => vec![key, &[InsufficientScope, NotFound]],
             _ => vec![],
         };
         let mut codes: Vec<ErrorCode> = Vec::new();

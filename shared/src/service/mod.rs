@@ -15,6 +15,7 @@ pub mod mass;
 pub mod mass_admin;
 pub mod materials;
 pub mod media;
+pub mod oauth;
 pub mod preauth_cache;
 pub mod proxy;
 pub mod push;

@@ -24,6 +24,7 @@ mod jsapi;
 mod lease;
 mod links;
 mod model;
+mod oauth;
 mod purge;
 mod pushes;
 pub mod sealed;
@@ -47,6 +48,7 @@ pub use jsapi::JsapiTicketStore;
 pub use lease::{lease_refusal, LeaseOutcome, RenewalOutcome};
 pub use links::{consume_refusal, ConsumeOutcome, LinkStore};
 pub use model::*;
+pub use oauth::{OauthAttempt, OauthLink, OauthResult, OauthStore};
 pub use purge::PurgeStore;
 pub use pushes::PushStore;
 pub use sealed::Sealer;
@@ -65,6 +67,7 @@ pub trait StateStore:
     + PurgeStore
     + EventStore
     + WebhookStore
+    + OauthStore
     + Send
     + Sync
     + 'static

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod jsapi;
 pub mod links;
 pub mod namespacing;
+pub mod oauth;
 pub mod pushes;
 
 pub(crate) use std::collections::{BTreeMap, HashSet};
@@ -132,6 +133,12 @@ macro_rules! contract_tests {
             jsapi_invalidate_only_for_current_version,
             jsapi_delete_drops_the_ticket_and_a_held_renewal,
             racing_jsapi_leases_acquire_once,
+        );
+        store_contract::contract_tests!(@family $fresh; oauth:
+            oauth_links_are_read_until_they_expire_and_never_overwritten,
+            oauth_attempts_are_taken_once_and_not_after_expiry,
+            oauth_results_are_taken_once_by_their_own_tenant,
+            racing_takes_of_one_attempt_take_it_once,
         );
     };
     (@family $fresh:ident; $family:ident: $($name:ident),* $(,)?) => {

@@ -66,7 +66,7 @@ fn param<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
 }
 
 /// 422 for an authorizer that cannot be acted for any more.
-fn require_active(a: &Authorizer) -> Result<(), ApiError> {
+pub(crate) fn require_active(a: &Authorizer) -> Result<(), ApiError> {
     match a.status {
         AuthorizerStatus::Active => Ok(()),
         AuthorizerStatus::Revoked => Err(ApiError::from(&StopReason::AuthorizerRevoked)),

@@ -71,6 +71,13 @@ pub(crate) mod attr {
     /// The event's own kind (`template`, `mass`).
     pub const EVENT_KIND: &str = "event_kind";
     pub const OPENID: &str = "openid";
+    pub const SCOPE: &str = "scope";
+    pub const CLIENT_STATE: &str = "client_state";
+    pub const STATE_HASH: &str = "state_hash";
+    pub const TAKEN: &str = "taken";
+    pub const UNIONID: &str = "unionid";
+    pub const NICKNAME: &str = "nickname";
+    pub const HEADIMGURL: &str = "headimgurl";
     pub const COUNTS: &str = "counts";
 }
 
@@ -88,6 +95,9 @@ pub(crate) mod kind {
     pub const EVENT: &str = "event";
     pub const SEEN: &str = "seen";
     pub const JSAPI_TICKET: &str = "jsapi_ticket";
+    pub const OAUTH_LINK: &str = "oauth_link";
+    pub const OAUTH_ATTEMPT: &str = "oauth_attempt";
+    pub const OAUTH_RESULT: &str = "oauth_result";
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

@@ -17,6 +17,9 @@ pub(crate) const SK_IDEM: &str = "idem";
 pub(crate) const SK_EVENT: &str = "event";
 pub(crate) const SK_SEEN: &str = "seen";
 pub(crate) const SK_JSAPI_TICKET: &str = "jsapi_ticket";
+pub(crate) const SK_OAUTH_LINK: &str = "oauth_link";
+pub(crate) const SK_OAUTH_ATTEMPT: &str = "oauth_attempt";
+pub(crate) const SK_OAUTH_RESULT: &str = "oauth_result";
 
 /// Builds and parses the keys of one component's records.
 #[derive(Debug, Clone)]
@@ -98,6 +101,19 @@ impl Keys {
     /// reads the authorizer's partition meets it.
     pub(crate) fn jsapi_ticket(&self, appid: &str) -> String {
         format!("{}#jsapi#{appid}", self.component_appid)
+    }
+
+    /// Web OAuth records (store/oauth.rs), each a partition of its own.
+    pub(crate) fn oauth_link(&self, id: &str) -> String {
+        format!("{}#oauth_link#{id}", self.component_appid)
+    }
+
+    pub(crate) fn oauth_attempt(&self, state_hash: &str) -> String {
+        format!("{}#oauth_attempt#{state_hash}", self.component_appid)
+    }
+
+    pub(crate) fn oauth_result(&self, id: &str) -> String {
+        format!("{}#oauth_result#{id}", self.component_appid)
     }
 
     /// `gsi1` partition of active authorizers with a refresh token.

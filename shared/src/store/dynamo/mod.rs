@@ -23,6 +23,7 @@ mod jsapi;
 mod keys;
 mod lease;
 mod links;
+mod oauth;
 mod purge;
 mod pushes;
 mod requests;

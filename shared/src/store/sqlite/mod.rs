@@ -17,6 +17,7 @@ mod idempotency;
 mod jobs;
 mod jsapi;
 mod links;
+mod oauth;
 mod purge;
 mod pushes;
 mod rows;

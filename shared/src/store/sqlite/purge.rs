@@ -20,6 +20,9 @@ const EXPIRING_TABLES: &[&str] = &[
     "finish_event",
     "chunk",
     "job",
+    "oauth_attempt",
+    "oauth_result",
+    "oauth_link",
 ];
 
 #[async_trait]

@@ -174,6 +174,45 @@ CREATE TABLE jsapi_ticket (
 "#,
     // Inbound events, their webhook deliveries and the webhooks (issue #15).
     super::events::MIGRATION,
+    // Web OAuth on behalf (store/oauth.rs): links, one-time attempts, one-time results.
+    r#"
+CREATE TABLE oauth_link (
+    cappid       TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    tenant       TEXT    NOT NULL,
+    appid        TEXT    NOT NULL,
+    scope        TEXT    NOT NULL,
+    return_url   TEXT    NOT NULL,
+    client_state TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (cappid, id)
+) WITHOUT ROWID;
+
+CREATE TABLE oauth_attempt (
+    cappid     TEXT    NOT NULL,
+    state_hash TEXT    NOT NULL,
+    link_id    TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    taken      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (cappid, state_hash)
+) WITHOUT ROWID;
+
+CREATE TABLE oauth_result (
+    cappid     TEXT    NOT NULL,
+    id         TEXT    NOT NULL,
+    tenant     TEXT    NOT NULL,
+    appid      TEXT    NOT NULL,
+    openid     TEXT    NOT NULL,
+    unionid    TEXT,
+    scope      TEXT    NOT NULL,
+    nickname   TEXT,
+    headimgurl TEXT,
+    expires_at INTEGER NOT NULL,
+    taken      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (cappid, id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database to the newest schema; refuses one newer than this build.

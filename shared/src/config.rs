@@ -312,8 +312,8 @@ impl Config {
             send_concurrency,
             link_ttl_secs,
             proxy_paths: get("WXOPEN_PROXY_PATHS")
-                .map(|v| crate::service::proxy::parse_prefixes(&v))
-                .unwrap_or_else(crate::service::proxy::default_prefixes),
+                .map(|v| parse_proxy_prefixes(&v))
+                .unwrap_or_else(default_proxy_prefixes),
             webhook_allow_private,
             reply_budget_ms,
         })
@@ -355,6 +355,29 @@ fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         out.insert(name, v);
     }
     Ok(out)
+}
+
+// The pass-through's allow-list lives here, below the service that applies
+// it, so configuration never depends on a service.
+/// The default allow-list (`WXOPEN_PROXY_PATHS` replaces it).
+pub const DEFAULT_PROXY_PREFIXES: &[&str] =
+    &["cgi-bin/", "datacube/", "card/", "merchant/", "semantic/"];
+
+/// The default prefixes, owned.
+pub fn default_proxy_prefixes() -> Vec<String> {
+    DEFAULT_PROXY_PREFIXES
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+/// `WXOPEN_PROXY_PATHS`: comma-separated prefixes, without a leading slash.
+pub fn parse_proxy_prefixes(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|p| p.trim().trim_start_matches('/').to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -506,9 +506,15 @@ async fn repeat_of_used(
     };
     match authorizer {
         Some(a) if same_code && a.tenant.as_deref() == Some(link.tenant.as_str()) => {
+            // The push may have stored the grant and used the link up before
+            // it fetched the profile: fetch it here rather than show none.
+            let profile = match a.profile.nick_name.as_deref().filter(|n| !n.is_empty()) {
+                Some(_) => a.profile,
+                None => profile_now(app, &a.appid, a.profile).await,
+            };
             Ok(Authorized {
                 appid: a.appid,
-                profile: a.profile,
+                profile,
                 outcome: GrantOutcome::AlreadyDone,
                 link,
             })

@@ -12,8 +12,10 @@ use crate::app::App;
 use crate::tokens::TokenError;
 use crate::wechat::{PassThrough, RawAnswer};
 
-/// The default allow-list (`WXOPEN_PROXY_PATHS` replaces it).
-pub const DEFAULT_PREFIXES: &[&str] = &["cgi-bin/", "datacube/", "card/", "merchant/", "semantic/"];
+pub use crate::config::{
+    default_proxy_prefixes as default_prefixes, parse_proxy_prefixes as parse_prefixes,
+    DEFAULT_PROXY_PREFIXES as DEFAULT_PREFIXES,
+};
 
 /// Never passed, whatever the allow-list says: the component's API (its
 /// token, tickets, authorizer tokens), the token endpoints, and the quota
@@ -28,20 +30,6 @@ pub const FORBIDDEN_PREFIXES: &[&str] = &[
 
 /// Query parameters a client may not pass: wxopen adds the token itself.
 const TOKEN_PARAMS: &[&str] = &["access_token", "component_access_token"];
-
-/// The default prefixes, owned.
-pub fn default_prefixes() -> Vec<String> {
-    DEFAULT_PREFIXES.iter().map(|p| (*p).to_owned()).collect()
-}
-
-/// `WXOPEN_PROXY_PATHS`: comma-separated prefixes, without a leading slash.
-pub fn parse_prefixes(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(|p| p.trim().trim_start_matches('/').to_owned())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
 
 /// Why a path may not be passed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

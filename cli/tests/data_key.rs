@@ -127,7 +127,9 @@ fn a_restarted_sandbox_reads_the_credentials_it_sealed_under_its_kept_key() {
     );
 
     let mut second = Sandbox::start(&db);
-    second.until(FIRST_RUN_DONE);
+    // A restart finds the daily reconcile already done: its first sweep is
+    // what reads the sealed records.
+    second.until("refresh sweep done");
     second.until("API key: ");
     // The first sweep of the restart read the sealed component token (still
     // valid), and nothing failed to open. (A restarted sandbox has a new

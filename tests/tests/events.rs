@@ -729,9 +729,7 @@ async fn a_passive_reply_reaches_the_follower_encrypted(backend: Backend) {
     );
 }
 
-async fn an_image_reply_and_a_news_reply_reach_the_follower_as_wechat_reads_them(
-    backend: Backend,
-) {
+async fn an_image_reply_and_a_news_reply_reach_the_follower_as_wechat_reads_them(backend: Backend) {
     use wxopen_sim::FollowerAction as A;
     let (api, key) = start(backend).await;
     let receiver = Receiver::start(&[]).await;
@@ -781,8 +779,14 @@ async fn an_image_reply_and_a_news_reply_reach_the_follower_as_wechat_reads_them
     assert_eq!(fields["xml/MsgType"], "news", "{fields:?}");
     assert_eq!(fields["xml/ArticleCount"], "2");
     assert_eq!(fields["xml/Articles/item/Title"], "Welcome");
-    assert_eq!(fields["xml/Articles/item/Url"], "https://shop.example.com/menu");
-    assert_eq!(fields["xml/Articles/item/PicUrl"], "https://cdn.example.com/a.jpg");
+    assert_eq!(
+        fields["xml/Articles/item/Url"],
+        "https://shop.example.com/menu"
+    );
+    assert_eq!(
+        fields["xml/Articles/item/PicUrl"],
+        "https://cdn.example.com/a.jpg"
+    );
 }
 
 async fn a_reply_wechat_could_not_show_is_answered_success(backend: Backend) {
@@ -794,9 +798,8 @@ async fn a_reply_wechat_could_not_show_is_answered_success(backend: Backend) {
     // an answer it cannot read shows the follower an error, so wxopen
     // answers `success` rather than pass it on.
     let article = json!({"title": "Menu", "url": "https://shop.example.com/menu"});
-    *receiver.state.reply.lock().unwrap() = Some(
-        json!({"reply": {"msgtype": "news", "articles": [article, article]}}).to_string(),
-    );
+    *receiver.state.reply.lock().unwrap() =
+        Some(json!({"reply": {"msgtype": "news", "articles": [article, article]}}).to_string());
     let out = api
         .env
         .sim
@@ -855,7 +858,10 @@ async fn a_finished_job_raises_one_job_finished_event_with_its_counts(backend: B
     assert_eq!(data["job_id"], job_id.as_str());
     assert_eq!(data["kind"], "template");
     assert_eq!(data["state"], "done");
-    assert_eq!((data["total"].clone(), data["sent"].clone()), (json!(60), json!(60)));
+    assert_eq!(
+        (data["total"].clone(), data["sent"].clone()),
+        (json!(60), json!(60))
+    );
     assert_eq!(data["failed"], 0);
     assert!(data.get("stop_reason").is_none(), "{data}");
     // The counts are the job's own
@@ -875,11 +881,7 @@ async fn a_finished_job_raises_one_job_finished_event_with_its_counts(backend: B
 }
 
 async fn a_job_stopped_by_the_quota_raises_job_finished_once_its_chunks_ended(backend: Backend) {
-    let mut opts = options(
-        backend,
-        60,
-        &[ALLOW_PRIVATE, ("WXOPEN_CHUNK_SIZE", "20")],
-    );
+    let mut opts = options(backend, 60, &[ALLOW_PRIVATE, ("WXOPEN_CHUNK_SIZE", "20")]);
     opts.sim.limits.template_sends_per_day = 25;
     let api = Api::start_with(opts).await;
     let key = api

@@ -110,7 +110,12 @@ pub struct NewsArticle {
 
 /// Any passive reply, to be encrypted before sending: `to_user` is the
 /// follower's openid, `from_user` the account's gh_ id.
-pub fn passive_reply(to_user: &str, from_user: &str, create_time: i64, reply: &PassiveReply) -> String {
+pub fn passive_reply(
+    to_user: &str,
+    from_user: &str,
+    create_time: i64,
+    reply: &PassiveReply,
+) -> String {
     let msg_type = match reply {
         PassiveReply::Text { content } => {
             return text_reply(to_user, from_user, create_time, content)
@@ -171,7 +176,11 @@ pub fn passive_reply(to_user: &str, from_user: &str, create_time: i64, reply: &P
             out.push_str("</Music>");
         }
         PassiveReply::News { articles } => {
-            let _ = write!(out, "<ArticleCount>{}</ArticleCount><Articles>", articles.len());
+            let _ = write!(
+                out,
+                "<ArticleCount>{}</ArticleCount><Articles>",
+                articles.len()
+            );
             for article in articles {
                 out.push_str("<item>");
                 cdata_field(&mut out, "Title", &article.title);

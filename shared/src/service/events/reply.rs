@@ -157,10 +157,7 @@ impl Reply {
 fn read_answer(body: &[u8], event_type: &str) -> Result<Option<PassiveReply>, String> {
     let answer: Answer =
         serde_json::from_slice(body).map_err(|e| format!("answer is not a reply: {e}"))?;
-    answer
-        .reply
-        .map(|r| r.into_passive(event_type))
-        .transpose()
+    answer.reply.map(|r| r.into_passive(event_type)).transpose()
 }
 
 /// The reply to answer the follower with, if a `reply: true` subscription
@@ -276,14 +273,20 @@ mod tests {
                 thumb_media_id: "THUMB".into(),
             }))
         );
-        assert_eq!(read(serde_json::json!({"reply": null}), "message.text"), Ok(None));
+        assert_eq!(
+            read(serde_json::json!({"reply": null}), "message.text"),
+            Ok(None)
+        );
     }
 
     #[test]
     fn a_news_reply_to_a_message_takes_one_article_and_to_an_event_up_to_eight() {
-        let article = serde_json::json!({"title": "New menu", "url": "https://shop.example.com/menu"});
+        let article =
+            serde_json::json!({"title": "New menu", "url": "https://shop.example.com/menu"});
         let two = serde_json::json!({"reply": {"msgtype": "news", "articles": [article, article]}});
-        assert!(read(two.clone(), "message.text").unwrap_err().contains("1 to 1 articles"));
+        assert!(read(two.clone(), "message.text")
+            .unwrap_err()
+            .contains("1 to 1 articles"));
         match read(two, "event.subscribe") {
             Ok(Some(PassiveReply::News { articles })) => assert_eq!(articles.len(), 2),
             other => panic!("two articles answer an event: {other:?}"),

@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use wxopen::crypto::MsgCrypt;
 use wxopen::xml::{
-    encrypted_reply, flat_xml, parse_authorizer_message, parse_envelope, text_reply, MessageKind,
+    encrypted_reply, flat_xml, parse_authorizer_message, parse_envelope, passive_reply, text_reply,
+    MessageKind, NewsArticle, PassiveReply,
 };
 
 const OPENID: &str = "o9AgO5Kd5ggOC-bXrbNODIiE3bGY";
@@ -23,6 +24,52 @@ fn text_reply_has_the_documented_shape() {
     assert_eq!(
         xml,
         "<xml><ToUserName><![CDATA[o9AgO5Kd5ggOC-bXrbNODIiE3bGY]]></ToUserName><FromUserName><![CDATA[gh_97417a04a28d]]></FromUserName><CreateTime>1713424427</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content></xml>"
+    );
+}
+
+#[test]
+fn image_and_news_replies_have_the_documented_shape() {
+    let image = passive_reply(
+        OPENID,
+        GH_ID,
+        7,
+        &PassiveReply::Image {
+            media_id: "M1".into(),
+        },
+    );
+    assert_eq!(
+        image,
+        "<xml><ToUserName><![CDATA[o9AgO5Kd5ggOC-bXrbNODIiE3bGY]]></ToUserName><FromUserName><![CDATA[gh_97417a04a28d]]></FromUserName><CreateTime>7</CreateTime><MsgType><![CDATA[image]]></MsgType><Image><MediaId><![CDATA[M1]]></MediaId></Image></xml>"
+    );
+    let news = passive_reply(
+        OPENID,
+        GH_ID,
+        7,
+        &PassiveReply::News {
+            articles: vec![NewsArticle {
+                title: "T]]>".into(),
+                description: None,
+                pic_url: None,
+                url: Some("https://e.com/a?b=1&c=2".into()),
+            }],
+        },
+    );
+    assert!(news.ends_with(
+        "<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item><Title><![CDATA[T]]]]><![CDATA[>]]></Title><Url><![CDATA[https://e.com/a?b=1&c=2]]></Url></item></Articles></xml>"
+    ), "{news}");
+    // Our own parser reads its header back, as WeChat reads any reply
+    let message = parse_authorizer_message(&news).expect("parses");
+    assert_eq!(message.msg_type, "news");
+}
+
+#[test]
+fn a_text_passive_reply_is_the_text_reply() {
+    let reply = PassiveReply::Text {
+        content: "hi".into(),
+    };
+    assert_eq!(
+        passive_reply(OPENID, GH_ID, 3, &reply),
+        text_reply(OPENID, GH_ID, 3, "hi")
     );
 }
 

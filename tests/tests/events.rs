@@ -29,6 +29,10 @@ on_both_stores!(
     a_passive_reply_reaches_the_follower_encrypted,
     every_follower_action_of_the_simulator_becomes_its_event,
     a_receiver_slower_than_the_budget_gets_success_in_time_and_the_event_still_delivered,
+    an_image_reply_and_a_news_reply_reach_the_follower_as_wechat_reads_them,
+    a_reply_wechat_could_not_show_is_answered_success,
+    a_finished_job_raises_one_job_finished_event_with_its_counts,
+    a_job_stopped_by_the_quota_raises_job_finished_once_its_chunks_ended,
 );
 
 // ------------------------------------------------------------- the receiver
@@ -639,17 +643,47 @@ async fn every_follower_action_of_the_simulator_becomes_its_event(backend: Backe
 
 /// The text of an encrypted passive reply, as WeChat decrypts it.
 fn decrypted_reply(api: &Api, body: &str) -> String {
+    let fields = reply_fields(api, body);
+    assert_eq!(fields["xml/MsgType"], "text", "{fields:?}");
+    fields["xml/Content"].clone()
+}
+
+/// Every text node of an encrypted passive reply, by element path
+/// (`xml/Image/MediaId`, `xml/Articles/item/Title`), read by quick-xml as
+/// WeChat's own parser would read it.
+fn reply_fields(api: &Api, body: &str) -> std::collections::BTreeMap<String, String> {
+    use quick_xml::events::Event;
     let start = body
         .find("<Encrypt><![CDATA[")
         .unwrap_or_else(|| panic!("an encrypted reply, got {body}"))
         + 18;
     let end = body[start..].find("]]>").unwrap() + start;
     let crypt = wxopen_tests::wechat_crypt(&api.env);
-    let opened = crypt.decrypt(&body[start..end]).unwrap();
-    let xml = opened.message;
-    let content_start = xml.find("<Content><![CDATA[").expect("a text reply") + 18;
-    let content_end = xml[content_start..].find("]]>").unwrap() + content_start;
-    xml[content_start..content_end].to_owned()
+    let xml = crypt.decrypt(&body[start..end]).unwrap().message;
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut fields = std::collections::BTreeMap::new();
+    loop {
+        match reader.read_event().expect("well-formed reply XML") {
+            Event::Start(e) => path.push(e.name().into_inner().to_owned()),
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::CData(t) => {
+                let text = t.xml10_content().into_owned();
+                fields.entry(path.join("/")).or_insert(text);
+            }
+            Event::Text(t) => {
+                let text = t.xml10_content().into_owned();
+                if !text.trim().is_empty() {
+                    fields.entry(path.join("/")).or_insert(text);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    fields
 }
 
 async fn subscribe_for_replies(api: &Api, key: &str, url: &str) {
@@ -693,6 +727,180 @@ async fn a_passive_reply_reaches_the_follower_encrypted(backend: Backend) {
         got[0].headers["wxopen-event-id"],
         got[1].headers["wxopen-event-id"]
     );
+}
+
+async fn an_image_reply_and_a_news_reply_reach_the_follower_as_wechat_reads_them(backend: Backend) {
+    use wxopen_sim::FollowerAction as A;
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let r = api
+        .post(
+            "/v1/webhooks",
+            &key,
+            &json!({"url": receiver.url, "events": ["*"], "reply": true}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let openid = follower(&api);
+
+    // An image answers a follower's message
+    *receiver.state.reply.lock().unwrap() =
+        Some(json!({"reply": {"msgtype": "image", "media_id": "MEDIA_menu_1"}}).to_string());
+    let out = api
+        .env
+        .sim
+        .user_message(APPID, &openid, "menu?")
+        .await
+        .unwrap();
+    let fields = reply_fields(&api, &out.response_body.expect("an answer"));
+    assert_eq!(fields["xml/MsgType"], "image", "{fields:?}");
+    assert_eq!(fields["xml/Image/MediaId"], "MEDIA_menu_1");
+    assert_eq!(fields["xml/ToUserName"], openid);
+    assert_eq!(fields["xml/FromUserName"], "gh_5add0a000001");
+
+    // Two articles answer a subscription (an event may take up to eight)
+    let article = |title: &str| {
+        json!({"title": title, "description": "Fresh today",
+               "pic_url": "https://cdn.example.com/a.jpg", "url": "https://shop.example.com/menu"})
+    };
+    *receiver.state.reply.lock().unwrap() = Some(
+        json!({"reply": {"msgtype": "news", "articles": [article("Welcome"), article("Menu")]}})
+            .to_string(),
+    );
+    api.env.sim.advance(Duration::from_secs(1));
+    let out = api
+        .env
+        .sim
+        .follower_action(APPID, &openid, &A::Subscribe { scene: None })
+        .await
+        .unwrap();
+    let fields = reply_fields(&api, &out.response_body.expect("an answer"));
+    assert_eq!(fields["xml/MsgType"], "news", "{fields:?}");
+    assert_eq!(fields["xml/ArticleCount"], "2");
+    assert_eq!(fields["xml/Articles/item/Title"], "Welcome");
+    assert_eq!(
+        fields["xml/Articles/item/Url"],
+        "https://shop.example.com/menu"
+    );
+    assert_eq!(
+        fields["xml/Articles/item/PicUrl"],
+        "https://cdn.example.com/a.jpg"
+    );
+}
+
+async fn a_reply_wechat_could_not_show_is_answered_success(backend: Backend) {
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    subscribe_for_replies(&api, &key, &receiver.url).await;
+    let openid = follower(&api);
+    // Two articles answer a follower's message: WeChat shows only one, and
+    // an answer it cannot read shows the follower an error, so wxopen
+    // answers `success` rather than pass it on.
+    let article = json!({"title": "Menu", "url": "https://shop.example.com/menu"});
+    *receiver.state.reply.lock().unwrap() =
+        Some(json!({"reply": {"msgtype": "news", "articles": [article, article]}}).to_string());
+    let out = api
+        .env
+        .sim
+        .user_message(APPID, &openid, "menu?")
+        .await
+        .unwrap();
+    assert_eq!(out.response_body.as_deref(), Some("success"));
+    // and the event is still recorded and delivered
+    assert_eq!(deliver_due(&api).await, 1);
+    assert_eq!(feed(&api, &key).await.len(), 1);
+}
+
+/// A 60-recipient template job in chunks of 20, sent with the harness's
+/// `send` key; answers the job id.
+async fn start_job(api: &Api) -> String {
+    let r = api
+        .send_template(&api_common::extra_followers(60), None)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    r.body["job_id"].as_str().unwrap().to_owned()
+}
+
+fn job_events(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "job.finished")
+        .cloned()
+        .collect()
+}
+
+async fn a_finished_job_raises_one_job_finished_event_with_its_counts(backend: Backend) {
+    let api = Api::start_with(options(
+        backend,
+        60,
+        &[ALLOW_PRIVATE, ("WXOPEN_CHUNK_SIZE", "20")],
+    ))
+    .await;
+    let key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    let receiver = Receiver::start(&[]).await;
+    let (_, secret) = subscribe(&api, &key, &receiver.url, &["job.*"]).await;
+
+    let job_id = start_job(&api).await;
+    // Nothing is announced while the job runs
+    assert!(job_events(&feed(&api, &key).await).is_empty());
+    api.drain("w1").await;
+    api.drain("w2").await;
+
+    let events = job_events(&feed(&api, &key).await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event["appid"], APPID);
+    assert_eq!(event["tenant"], TENANT);
+    let data = &event["data"];
+    assert_eq!(data["job_id"], job_id.as_str());
+    assert_eq!(data["kind"], "template");
+    assert_eq!(data["state"], "done");
+    assert_eq!(
+        (data["total"].clone(), data["sent"].clone()),
+        (json!(60), json!(60))
+    );
+    assert_eq!(data["failed"], 0);
+    assert!(data.get("stop_reason").is_none(), "{data}");
+    // The counts are the job's own
+    let job = api.job(&job_id).await;
+    assert_eq!(job["counts"]["sent"], data["sent"]);
+
+    // delivered, signed, to the job.* subscription (and only the job event)
+    assert_eq!(deliver_due(&api).await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["wxopen-event-type"], "job.finished");
+    let header = got[0].headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert_eq!(
+        verify(header, &secret, &got[0].body, api.env.sim.now(), 300),
+        Ok(())
+    );
+}
+
+async fn a_job_stopped_by_the_quota_raises_job_finished_once_its_chunks_ended(backend: Backend) {
+    let mut opts = options(backend, 60, &[ALLOW_PRIVATE, ("WXOPEN_CHUNK_SIZE", "20")]);
+    opts.sim.limits.template_sends_per_day = 25;
+    let api = Api::start_with(opts).await;
+    let key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    let job_id = start_job(&api).await;
+    api.drain("w1").await;
+
+    let job = api.job_settled(&job_id).await;
+    assert_eq!(job["state"], "stopped", "{job}");
+    let events = job_events(&feed(&api, &key).await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data = &events[0]["data"];
+    assert_eq!(data["job_id"], job_id.as_str());
+    assert_eq!(data["state"], "stopped");
+    assert_eq!(data["stop_reason"], "quota_exhausted");
+    assert_eq!(data["wechat_errcode"], 45009);
+    assert_eq!(data["sent"], 25);
+    assert_eq!(data["unsent"], 35);
 }
 
 async fn a_receiver_slower_than_the_budget_gets_success_in_time_and_the_event_still_delivered(

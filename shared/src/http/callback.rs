@@ -226,17 +226,17 @@ fn answer(app: &App, reply: PushReply, key_index: usize) -> Result<Response, Api
     match reply {
         PushReply::Success => Ok(text_response(StatusCode::OK, "success")),
         PushReply::Empty => Ok(text_response(StatusCode::OK, Bytes::new())),
-        PushReply::Text {
+        PushReply::Reply {
             to_user,
             from_user,
-            content,
+            reply,
         } => {
             let now = app.now();
-            let plain = xml::text_reply(
+            let plain = xml::passive_reply(
                 &to_user,
                 &from_user,
                 i64::try_from(now).unwrap_or(i64::MAX),
-                &content,
+                &reply,
             );
             let nonce = rand::random_range(1_000_000_000u64..10_000_000_000).to_string();
             let sealed = app

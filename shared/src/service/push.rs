@@ -12,7 +12,7 @@ use crate::store::{
 };
 use crate::telemetry;
 use crate::wechat::{CustomMessage, MessageContent};
-use crate::xml::{Authorization, AuthorizerMessage, ComponentPush, MessageKind};
+use crate::xml::{Authorization, AuthorizerMessage, ComponentPush, MessageKind, PassiveReply};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The official accounts and mini programs WeChat's full-network release test
@@ -51,11 +51,11 @@ pub enum PushReply {
     Success,
     /// An empty body (the release test's QUERY_AUTH_CODE step).
     Empty,
-    /// A passive text reply, to be encrypted by the handler.
-    Text {
+    /// A passive reply, to be encrypted by the handler.
+    Reply {
         to_user: String,
         from_user: String,
-        content: String,
+        reply: PassiveReply,
     },
 }
 
@@ -366,10 +366,10 @@ pub async fn on_authorizer_push(
             }
             let (event, targets) = record_push_event(app, appid, &message).await?;
             match events::reply::ask(app, &event, &targets).await {
-                Some(content) => Ok(PushReply::Text {
+                Some(reply) => Ok(PushReply::Reply {
                     to_user: message.from_user_name.clone(),
                     from_user: message.to_user_name.clone(),
-                    content,
+                    reply,
                 }),
                 None => Ok(PushReply::Success),
             }
@@ -465,10 +465,10 @@ async fn first_delivery(
 
 /// The built-in answers of the full-network release test (wechat-api.md §7).
 async fn release_test_reply(app: &App, appid: &str, message: &AuthorizerMessage) -> PushReply {
-    let reply = |content: String| PushReply::Text {
+    let reply = |content: String| PushReply::Reply {
         to_user: message.from_user_name.clone(),
         from_user: message.to_user_name.clone(),
-        content,
+        reply: PassiveReply::Text { content },
     };
     match &message.kind {
         MessageKind::Text { content } if content == RELEASE_TEXT => {

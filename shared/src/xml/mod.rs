@@ -16,7 +16,7 @@ mod writer;
 pub use component::{parse_component_push, Authorization, ComponentPush};
 pub use envelope::{parse_envelope, Envelope};
 pub use message::{parse_authorizer_message, AuthorizerMessage, MessageKind};
-pub use writer::{encrypted_reply, flat_xml, text_reply};
+pub use writer::{encrypted_reply, flat_xml, passive_reply, text_reply, NewsArticle, PassiveReply};
 
 /// The largest XML body any parser here accepts, in bytes.
 pub const MAX_XML_BYTES: usize = 64 * 1024;

@@ -69,6 +69,133 @@ pub fn text_reply(to_user: &str, from_user: &str, create_time: i64, content: &st
     out
 }
 
+/// A passive reply other than text's shape (wechat-api.md §8): what the
+/// follower sees in the chat. Values are written as given; the caller checks them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassiveReply {
+    Text {
+        content: String,
+    },
+    Image {
+        media_id: String,
+    },
+    Voice {
+        media_id: String,
+    },
+    Video {
+        media_id: String,
+        title: Option<String>,
+        description: Option<String>,
+    },
+    Music {
+        title: Option<String>,
+        description: Option<String>,
+        music_url: Option<String>,
+        hq_music_url: Option<String>,
+        thumb_media_id: String,
+    },
+    News {
+        articles: Vec<NewsArticle>,
+    },
+}
+
+/// One article of a `news` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewsArticle {
+    pub title: String,
+    pub description: Option<String>,
+    pub pic_url: Option<String>,
+    pub url: Option<String>,
+}
+
+/// Any passive reply, to be encrypted before sending: `to_user` is the
+/// follower's openid, `from_user` the account's gh_ id.
+pub fn passive_reply(
+    to_user: &str,
+    from_user: &str,
+    create_time: i64,
+    reply: &PassiveReply,
+) -> String {
+    let msg_type = match reply {
+        PassiveReply::Text { content } => {
+            return text_reply(to_user, from_user, create_time, content)
+        }
+        PassiveReply::Image { .. } => "image",
+        PassiveReply::Voice { .. } => "voice",
+        PassiveReply::Video { .. } => "video",
+        PassiveReply::Music { .. } => "music",
+        PassiveReply::News { .. } => "news",
+    };
+    let mut out = String::with_capacity(256 + to_user.len() + from_user.len());
+    out.push_str("<xml>");
+    cdata_field(&mut out, "ToUserName", to_user);
+    cdata_field(&mut out, "FromUserName", from_user);
+    let _ = write!(out, "<CreateTime>{create_time}</CreateTime>");
+    cdata_field(&mut out, "MsgType", msg_type);
+    let optional = |out: &mut String, name: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            cdata_field(out, name, value);
+        }
+    };
+    match reply {
+        PassiveReply::Text { .. } => {}
+        PassiveReply::Image { media_id } => {
+            out.push_str("<Image>");
+            cdata_field(&mut out, "MediaId", media_id);
+            out.push_str("</Image>");
+        }
+        PassiveReply::Voice { media_id } => {
+            out.push_str("<Voice>");
+            cdata_field(&mut out, "MediaId", media_id);
+            out.push_str("</Voice>");
+        }
+        PassiveReply::Video {
+            media_id,
+            title,
+            description,
+        } => {
+            out.push_str("<Video>");
+            cdata_field(&mut out, "MediaId", media_id);
+            optional(&mut out, "Title", title);
+            optional(&mut out, "Description", description);
+            out.push_str("</Video>");
+        }
+        PassiveReply::Music {
+            title,
+            description,
+            music_url,
+            hq_music_url,
+            thumb_media_id,
+        } => {
+            out.push_str("<Music>");
+            optional(&mut out, "Title", title);
+            optional(&mut out, "Description", description);
+            optional(&mut out, "MusicUrl", music_url);
+            optional(&mut out, "HQMusicUrl", hq_music_url);
+            cdata_field(&mut out, "ThumbMediaId", thumb_media_id);
+            out.push_str("</Music>");
+        }
+        PassiveReply::News { articles } => {
+            let _ = write!(
+                out,
+                "<ArticleCount>{}</ArticleCount><Articles>",
+                articles.len()
+            );
+            for article in articles {
+                out.push_str("<item>");
+                cdata_field(&mut out, "Title", &article.title);
+                optional(&mut out, "Description", &article.description);
+                optional(&mut out, "PicUrl", &article.pic_url);
+                optional(&mut out, "Url", &article.url);
+                out.push_str("</item>");
+            }
+            out.push_str("</Articles>");
+        }
+    }
+    out.push_str("</xml>");
+    out
+}
+
 /// The encrypted passive-reply envelope
 /// `<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>` (wechat-api.md §1).
 pub fn encrypted_reply(encrypt: &str, msg_signature: &str, timestamp: &str, nonce: &str) -> String {

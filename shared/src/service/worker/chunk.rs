@@ -445,6 +445,7 @@ impl<'a> ChunkRun<'a> {
         if saved == CheckpointOutcome::LostLease {
             return Ok(ChunkRunOutcome::LostLease);
         }
+        super::finished::announce_if_finished(self.app, &self.at.job_id).await;
         let count = |s: RecipientStatus| self.results.iter().filter(|r| r.status == s).count();
         Ok(ChunkRunOutcome::Done {
             sent: count(RecipientStatus::Sent),

@@ -21,6 +21,7 @@
 
 mod chunk;
 mod feed;
+mod finished;
 mod slots;
 
 pub use chunk::{run_chunk, ChunkRunOutcome};

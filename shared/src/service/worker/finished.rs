@@ -1,0 +1,85 @@
+//! `job.finished` (issue #15): the worker that finishes a job's last chunk
+//! tells the tenant the job will make no more progress, done or stopped, with
+//! its final counts. Every chunk ends through the worker (a stopped job's
+//! queued chunks are claimed and finished stopped), so looking after each
+//! finished chunk misses no job. Two workers finishing the last chunks at once
+//! may both see the job finished: the event's id comes from the job id, so
+//! they record one event.
+
+use crate::app::App;
+use crate::service::events;
+use crate::service::jobs::{self, JobView};
+use crate::store::{ChunkState, JobState, StoreError};
+use serde_json::{Map, Value};
+
+/// The event type.
+pub const JOB_FINISHED: &str = "job.finished";
+
+/// Raises `job.finished` if `job_id` has just finished. Best effort, like
+/// every lifecycle event: the job's results are stored whatever happens here.
+pub(super) async fn announce_if_finished(app: &App, job_id: &str) {
+    match finished_job(app, job_id).await {
+        Ok(Some(view)) => {
+            events::record_lifecycle(
+                app.store.as_ref(),
+                JOB_FINISHED,
+                &view.job.appid,
+                Some(view.job.tenant.clone()),
+                &view.job.id,
+                event_data(&view),
+                app.now(),
+            )
+            .await;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(job = job_id, error = %e, "could not tell whether the job finished; no job.finished event");
+        }
+    }
+}
+
+/// The job's final view, if no chunk of it will run again.
+async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreError> {
+    let Some(job) = app.store.get_job(job_id, app.now()).await? else {
+        return Ok(None);
+    };
+    match job.state {
+        // Marked by the write that finished its last chunk done.
+        JobState::Done => {}
+        // Stopped while chunks may still be queued: finished once none is.
+        JobState::Stopped => {
+            let chunks = app.store.list_chunks(job_id).await?;
+            if chunks.iter().any(|c| c.state == ChunkState::Pending) {
+                return Ok(None);
+            }
+        }
+        JobState::Creating | JobState::Queued | JobState::Running => return Ok(None),
+    }
+    jobs::job_view(app, job_id, 0, 1).await
+}
+
+/// `{job_id, kind, state, stop_reason?, wechat_errcode?, total, sent, failed,
+/// unknown, unsent}`: the names and values `GET /v1/jobs/{id}` answers.
+fn event_data(view: &JobView) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert("job_id".into(), Value::from(view.job.id.clone()));
+    data.insert("kind".into(), Value::from(view.job.kind.clone()));
+    data.insert("state".into(), Value::from(view.state.as_str()));
+    if let Some(reason) = &view.stop {
+        data.insert("stop_reason".into(), Value::from(reason.code().as_str()));
+        if let Some(errcode) = reason.errcode() {
+            data.insert("wechat_errcode".into(), Value::from(errcode));
+        }
+    }
+    data.insert("total".into(), Value::from(view.job.total));
+    let counts = &view.counts;
+    for (name, n) in [
+        ("sent", counts.sent),
+        ("failed", counts.failed),
+        ("unknown", counts.unknown),
+        ("unsent", counts.unsent),
+    ] {
+        data.insert(name.into(), Value::from(n));
+    }
+    data
+}

@@ -79,45 +79,6 @@ pub(crate) fn func_info<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Deserialize)]
-    struct Holder {
-        #[serde(deserialize_with = "func_info", default)]
-        func_info: Vec<u32>,
-        #[serde(deserialize_with = "u64_lenient", default)]
-        n: u64,
-        #[serde(deserialize_with = "opt_nonempty_secret", default)]
-        s: Option<Secret>,
-    }
-
-    #[test]
-    fn func_info_ids_are_extracted_and_odd_entries_skipped() {
-        let h: Holder = serde_json::from_str(
-            r#"{"func_info":[{"funcscope_category":{"id":1}},{"confirm_info":{}},{"funcscope_category":{"id":"15"}}]}"#,
-        )
-        .unwrap();
-        assert_eq!(h.func_info, vec![1, 15]);
-    }
-
-    #[test]
-    fn numbers_may_be_strings() {
-        let h: Holder = serde_json::from_str(r#"{"n":"7200"}"#).unwrap();
-        assert_eq!(h.n, 7200);
-        assert!(serde_json::from_str::<Holder>(r#"{"n":"soon"}"#).is_err());
-    }
-
-    #[test]
-    fn empty_secret_is_none() {
-        let h: Holder = serde_json::from_str(r#"{"s":""}"#).unwrap();
-        assert!(h.s.is_none());
-        let h: Holder = serde_json::from_str(r#"{"s":"x"}"#).unwrap();
-        assert_eq!(h.s.unwrap().expose(), "x");
-    }
-}
-
 /// A non-empty string; anything else (missing, null, empty, another type) is
 /// `None`, so one malformed field of an answer does not lose the rest.
 pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -181,4 +142,43 @@ where
         value @ serde_json::Value::Object(_) => Some(T::deserialize(value).unwrap_or_default()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        #[serde(deserialize_with = "func_info", default)]
+        func_info: Vec<u32>,
+        #[serde(deserialize_with = "u64_lenient", default)]
+        n: u64,
+        #[serde(deserialize_with = "opt_nonempty_secret", default)]
+        s: Option<Secret>,
+    }
+
+    #[test]
+    fn func_info_ids_are_extracted_and_odd_entries_skipped() {
+        let h: Holder = serde_json::from_str(
+            r#"{"func_info":[{"funcscope_category":{"id":1}},{"confirm_info":{}},{"funcscope_category":{"id":"15"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(h.func_info, vec![1, 15]);
+    }
+
+    #[test]
+    fn numbers_may_be_strings() {
+        let h: Holder = serde_json::from_str(r#"{"n":"7200"}"#).unwrap();
+        assert_eq!(h.n, 7200);
+        assert!(serde_json::from_str::<Holder>(r#"{"n":"soon"}"#).is_err());
+    }
+
+    #[test]
+    fn empty_secret_is_none() {
+        let h: Holder = serde_json::from_str(r#"{"s":""}"#).unwrap();
+        assert!(h.s.is_none());
+        let h: Holder = serde_json::from_str(r#"{"s":"x"}"#).unwrap();
+        assert_eq!(h.s.unwrap().expose(), "x");
+    }
 }

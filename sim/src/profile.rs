@@ -22,6 +22,7 @@ pub struct ProfileChange {
     pub service_type: Option<u32>,
     /// -1 unverified, 0 WeChat-verified, …
     pub verify_type: Option<i32>,
+    /// The whole set: a flag left out is off.
     pub business_info: Option<BusinessInfoConfig>,
     /// Fields of `authorizer_info` answered exactly as given from now on,
     /// whatever their type (a hostile WeChat); they win over everything above.

@@ -19,6 +19,7 @@ on_both_stores!(
     a_refresh_picks_up_a_change_made_at_wechat,
     a_wechat_failure_on_refresh_is_503_and_keeps_the_stored_profile,
     a_malformed_answer_loses_only_the_malformed_fields,
+    an_answer_naming_no_account_is_an_error_and_keeps_the_stored_profile,
     a_revoked_authorizer_is_422_and_wechat_is_not_asked,
     the_reconcile_refreshes_every_active_authorizers_profile,
     a_profile_failure_is_counted_and_does_not_fail_the_reconcile,
@@ -225,6 +226,30 @@ async fn a_malformed_answer_loses_only_the_malformed_fields(backend: Backend) {
         (stored.nick_name, stored.alias.as_deref()),
         (None, Some("new_alias"))
     );
+}
+
+async fn an_answer_naming_no_account_is_an_error_and_keeps_the_stored_profile(backend: Backend) {
+    // Given WeChat answering a profile without the account's gh_ id
+    let api = Api::start(backend).await;
+    let kept = stored_profile(&api, APPID).await;
+    let raw = json!({"user_name": null, "nick_name": "Not This One"});
+    api.env
+        .sim
+        .change_profile(
+            APPID,
+            &ProfileChange {
+                raw: raw.as_object().unwrap().clone(),
+                ..ProfileChange::default()
+            },
+        )
+        .unwrap();
+
+    // When the client asks for a refresh
+    let r = refresh_profile(&api, APPID).await;
+
+    // Then it is WeChat's failure, and the good profile stays
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert_eq!(stored_profile(&api, APPID).await, kept);
 }
 
 async fn a_revoked_authorizer_is_422_and_wechat_is_not_asked(backend: Backend) {

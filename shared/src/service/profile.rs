@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::store::{AuthorizerProfile, BusinessInfo};
 use crate::tokens::TokenError;
-use crate::wechat::{AuthorizerDetails, BusinessFlags};
+use crate::wechat::{AuthorizerDetails, BusinessFlags, WechatError};
 
 /// What WeChat said, as stored. A field WeChat left out or sent malformed is `None`.
 pub fn profile_of(details: AuthorizerDetails) -> AuthorizerProfile {
@@ -43,7 +43,17 @@ pub async fn fetch(app: &App, appid: &str) -> Result<AuthorizerProfile, TokenErr
             app.wechat.authorizer_info(&token, cappid, appid).await
         })
         .await?;
-    Ok(profile_of(info.authorizer_info))
+    let profile = profile_of(info.authorizer_info);
+    // Every real answer names the account (its gh_ id). One that does not
+    // carries no profile at all, and storing it would erase a good one.
+    if profile.user_name.is_none() {
+        return Err(TokenError::Wechat(WechatError::Decode {
+            endpoint: "api_get_authorizer_info",
+            path: "authorizer_info.user_name".into(),
+            source: serde::de::Error::custom("the answer names no account"),
+        }));
+    }
+    Ok(profile)
 }
 
 /// [`fetch`], then store it. A WeChat failure stores nothing.

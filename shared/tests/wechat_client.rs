@@ -206,10 +206,7 @@ async fn authorizer_info_reads_the_profile_leniently() {
     );
     assert_eq!(info.authorizer_info.nick_name.as_deref(), Some("Shop"));
     assert_eq!(info.authorizer_info.user_name.as_deref(), Some("gh_1"));
-    assert_eq!(
-        info.authorizer_info.verify_type_info.map(|t| t.id),
-        Some(-1)
-    );
+    assert_eq!(info.authorizer_info.verify_type, Some(-1));
     assert_eq!(info.authorizer_info.qrcode_url, None);
     assert_eq!(info.authorization_info.func_info, vec![1]);
 }

@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/accounts/{appid}/messages", post(user_message))
         .route("/accounts/{appid}/follower-actions", post(follower_action))
         .route("/accounts/{appid}/reset-quota", post(reset_quota))
+        .route("/accounts/{appid}/profile", post(change_profile))
         .route("/release-test/{group}", post(release_test))
         .route("/accounts/{appid}/scan", post(scan))
         .route("/state", get(state))
@@ -209,6 +210,19 @@ async fn reset_quota(State(sim): S, Path(appid): Path<String>) -> Response {
     Json(json!({"ok": true})).into_response()
 }
 
+/// `{"nick_name"?, "alias"?, "verify_type"?, …, "raw"?: {field: any JSON}}`: the
+/// account's profile from now on; answers its `authorizer_info`.
+async fn change_profile(
+    State(sim): S,
+    Path(appid): Path<String>,
+    Json(change): Json<crate::profile::ProfileChange>,
+) -> Response {
+    match SimHandle::detached(sim).change_profile(&appid, &change) {
+        Ok(info) => Json(json!({"authorizer_info": info})).into_response(),
+        Err(e) => not_found(&e.to_string()),
+    }
+}
+
 #[derive(Deserialize)]
 struct Scan {
     openid: String,
@@ -247,6 +261,9 @@ pub(crate) fn state_json(sim: &Shared) -> Value {
                 "appid": a.cfg.appid,
                 "user_name": a.cfg.user_name,
                 "nick_name": a.cfg.nick_name,
+                "alias": a.cfg.alias,
+                "service_type": a.cfg.service_type,
+                "verify_type": a.cfg.verify_type,
                 "is_mini_program": a.cfg.is_mini_program,
                 "release_test": a.release_test,
                 "authorized": a.authorization.is_some(),

@@ -134,6 +134,12 @@ pub struct AccountConfig {
     pub service_type: u32,
     /// -1 unverified, 0 WeChat-verified.
     pub verify_type: i32,
+    /// The WeChat id followers search for; empty for none.
+    pub alias: String,
+    /// The account's QR code image; empty: `https://sim.invalid/qrcode/{appid}.jpg`.
+    pub qrcode_url: String,
+    /// The business features opened (answered as WeChat's 0/1).
+    pub business_info: BusinessInfoConfig,
     pub is_mini_program: bool,
     /// Permission sets granted when approved on the authorization page.
     pub func_info: Vec<u32>,
@@ -144,6 +150,17 @@ pub struct AccountConfig {
     pub blocked: Vec<String>,
     pub tags: Vec<TagConfig>,
     pub templates: Vec<TemplateConfig>,
+}
+
+/// `business_info` of `api_get_authorizer_info`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusinessInfoConfig {
+    pub open_store: bool,
+    pub open_scan: bool,
+    pub open_pay: bool,
+    pub open_card: bool,
+    pub open_shake: bool,
 }
 
 /// A user tag and its members.
@@ -259,6 +276,12 @@ fn sandbox_account(n: u32) -> AccountConfig {
         principal_name: format!("{nick} Co., Ltd."),
         service_type: 2,
         verify_type: 0,
+        alias: nick.to_lowercase().replace(' ', "_"),
+        qrcode_url: String::new(),
+        business_info: BusinessInfoConfig {
+            open_pay: true,
+            ..BusinessInfoConfig::default()
+        },
         is_mini_program: false,
         func_info: vec![1, 2, 3, 4, 7, 11],
         former_followers: vec![format!("oSbx{n:02}Unfollow{:014}", 1)],

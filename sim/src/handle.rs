@@ -409,6 +409,22 @@ impl SimHandle {
         }
     }
 
+    /// Changes an account's profile; answers its `authorizer_info` as
+    /// api_get_authorizer_info will from now on.
+    pub fn change_profile(
+        &self,
+        appid: &str,
+        change: &crate::profile::ProfileChange,
+    ) -> Result<serde_json::Value, SimError> {
+        let mut w = lock(&self.shared.world);
+        let account = w
+            .accounts
+            .get_mut(appid)
+            .ok_or_else(|| SimError::UnknownAccount(appid.to_owned()))?;
+        change.apply(account);
+        Ok(crate::profile::authorizer_info(account))
+    }
+
     /// A JSON snapshot of accounts, followers, tags, templates and authorizations (no secrets).
     pub fn state(&self) -> serde_json::Value {
         crate::admin::state_json(&self.shared)

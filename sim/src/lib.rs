@@ -20,6 +20,7 @@ mod handle;
 mod identity;
 mod ids;
 mod page;
+mod profile;
 mod push;
 mod release;
 mod server;
@@ -30,13 +31,14 @@ mod xmlmini;
 pub use calls::CallRecord;
 pub use cli::{banner, run, run_cli, CliOptions, USAGE};
 pub use config::{
-    sandbox, sandbox_openid, AccountConfig, ComponentConfig, ConfigError, Limits, SimConfig,
-    TagConfig, TemplateConfig,
+    sandbox, sandbox_openid, AccountConfig, BusinessInfoConfig, ComponentConfig, ConfigError,
+    Limits, SimConfig, TagConfig, TemplateConfig,
 };
 pub use faults::{Fault, FaultSpec};
 pub use followers::FollowerAction;
 pub use handle::{AuthCode, SimError, SimHandle, Simulator};
 pub use ids::token_hash;
+pub use profile::ProfileChange;
 pub use push::{PushOutcome, PushRecord};
 pub use release::{ReleaseTestReport, StepResult};
 pub use world::{RELEASE_TEST_GROUPS, RELEASE_TEST_OPENID};

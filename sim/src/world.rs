@@ -114,6 +114,9 @@ pub(crate) struct Account {
     pub remarks: HashMap<String, String>,
     /// The template industries (api_set_industry ids): IT科技/互联网 and IT科技/IT软件与服务.
     pub industry: (u64, u64),
+    /// Fields of api_get_authorizer_info's `authorizer_info` answered exactly
+    /// as set, however malformed (`ProfileChange::raw`).
+    pub profile_overrides: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Account {
@@ -144,6 +147,7 @@ impl Account {
             subscribe_time: now.saturating_sub(86400 * 30),
             remarks: HashMap::new(),
             industry: (1, 2),
+            profile_overrides: serde_json::Map::new(),
             cfg,
         }
     }

@@ -235,6 +235,7 @@ fn official_account_routes() -> Vec<(&'static str, String, Option<serde_json::Va
             None,
         ),
         ("POST", format!("{a}/quota/clear"), None),
+        ("POST", format!("{a}/profile/refresh"), None),
         ("GET", format!("{a}/materials?type=image"), None),
         ("GET", format!("{a}/materials/count"), None),
         ("GET", format!("{a}/materials/simmat_x"), None),

@@ -10,6 +10,8 @@
 //! whether every token was renewed exactly once (each authorizer's version
 //! moved on by one, and WeChat saw one renewal per authorizer). On DynamoDB it
 //! also times moto's own GetItem, which bounds that store's figure here.
+//! Then the daily reconcile over the same authorizers (the same latency on
+//! api_get_authorizer_info): its wall time, and every profile refreshed once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -200,6 +202,40 @@ async fn run(backend: Backend, count: usize) -> Result<(), Failure> {
         "renewed once   {moved_once} of {count} versions moved on by exactly one; WeChat renewed {once} of {count} exactly once ({} calls) {}",
         wechat_calls.values().sum::<usize>(),
         verdict(moved_once == count && once == count && wechat_calls.len() == count)
+    );
+    reconcile(&env, &app, &counted, count).await
+}
+
+/// The daily reconcile over the same authorizers, with the same latency on
+/// api_get_authorizer_info: every profile fetched and stored once.
+async fn reconcile(
+    env: &TestEnv,
+    app: &App,
+    counted: &Counted,
+    count: usize,
+) -> Result<(), Failure> {
+    env.sim.set_fault(
+        paths::AUTHORIZER_INFO,
+        FaultSpec {
+            rate: 1.0,
+            kind: Fault::Latency(LATENCY),
+        },
+    );
+    let ops_before = counted.operations();
+    let started = Instant::now();
+    let report = refresh::reconcile(app).await?;
+    let wall = started.elapsed();
+    let ops = counted.operations() - ops_before;
+    env.sim.clear_faults();
+    let ideal = LATENCY.as_secs_f64() * count as f64 / SWEEP_CONCURRENCY as f64;
+    println!(
+        "reconcile      {:>8.2} s   profiles refreshed {} of {count}, failed {}; profile fetches alone ideally {ideal:.2} s; {:.3} {} per authorizer {}",
+        wall.as_secs_f64(),
+        report.profiles_refreshed,
+        report.profiles_failed.len(),
+        ops as f64 / count.max(1) as f64,
+        counted.unit(),
+        verdict(report.profiles_refreshed == count as u64 && report.profiles_failed.is_empty())
     );
     Ok(())
 }

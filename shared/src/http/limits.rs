@@ -43,7 +43,7 @@ pub fn body_limit(handler: Handler) -> usize {
         ListFollowers | GetFollower | FollowerTags | DownloadMedia | WechatGet | ListTags
         | DeleteTag | DeleteMass | GetQuota | ClearQuota | ClearComponentQuota | ListTemplates
         | DeleteTemplate | GetIndustry | ListMaterials | CountMaterials | GetMaterial
-        | DeleteMaterial => 0,
+        | DeleteMaterial | RefreshProfile => 0,
         // Identity (issue 16).
         CreateQrCode | CreateJssdkConfig | CreateOauthLink => JSON_BODY_BYTES,
         GetOauthResult | OauthOpen | OauthCallback => 0,

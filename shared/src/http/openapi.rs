@@ -86,6 +86,7 @@ mod generator {
             crate::http::api::quota::get_quota,
             crate::http::api::quota::clear_quota,
             crate::http::api::quota::clear_component_quota,
+            crate::http::api::profile::refresh_profile,
             crate::http::api::templates::list,
             crate::http::api::templates::add,
             crate::http::api::templates::delete,
@@ -266,7 +267,9 @@ mod generator {
                 authorizer,
                 wechat,
             ],
-            "clear_quota" => vec![key, &[InsufficientScope], authorizer, wechat],
+            "clear_quota" | "refresh_authorizer_profile" => {
+                vec![key, &[InsufficientScope], authorizer, wechat]
+            }
             "clear_component_quota" => vec![key, &[InsufficientScope, Forbidden], wechat],
             "list_templates" | "get_industry" => {
                 vec![key, &[InsufficientScope], authorizer, wechat]

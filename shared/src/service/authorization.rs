@@ -5,11 +5,11 @@
 //! the authorizer's `last_auth_code_hash`, and a short-lived code → appid note
 //! for the browser callback, which does not know the appid.
 
+use super::profile;
 use crate::app::App;
 use crate::secret::Secret;
 use crate::store::{AuthorizationGrant, AuthorizerProfile, GrantOutcome, PreAuth, StoreError};
 use crate::tokens::{store_with_retry, TokenError};
-use crate::wechat::AuthorizerInfoResponse;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -353,16 +353,8 @@ async fn finish_already_done(
 /// api_get_authorizer_info → the stored profile. WeChat failing here does not
 /// undo the grant: the profile stays as it was and the failure is logged.
 async fn fetch_profile(app: &App, appid: &str) -> Result<AuthorizerProfile, StoreError> {
-    let cappid = app.config.component_appid.as_str();
-    let info = app
-        .tokens
-        .with_component_token(|token| async move {
-            app.wechat.authorizer_info(&token, cappid, appid).await
-        })
-        .await;
-    match info {
-        Ok(info) => {
-            let profile = profile_of(info);
+    match profile::fetch(app, appid).await {
+        Ok(profile) => {
             app.store.set_profile(appid, &profile, app.now()).await?;
             Ok(profile)
         }
@@ -375,16 +367,6 @@ async fn fetch_profile(app: &App, appid: &str) -> Result<AuthorizerProfile, Stor
                 .map(|a| a.profile)
                 .unwrap_or_default())
         }
-    }
-}
-
-fn profile_of(info: AuthorizerInfoResponse) -> AuthorizerProfile {
-    let details = info.authorizer_info;
-    AuthorizerProfile {
-        nick_name: details.nick_name,
-        head_img: details.head_img,
-        user_name: details.user_name,
-        principal_name: details.principal_name,
     }
 }
 

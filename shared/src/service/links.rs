@@ -394,25 +394,12 @@ pub async fn finish(
 /// push) may have stored the grant and still be fetching the name, so ask
 /// WeChat once and store it. On failure the page names the account by appid.
 async fn profile_now(app: &App, appid: &str, known: AuthorizerProfile) -> AuthorizerProfile {
-    let cappid = app.config.component_appid.as_str();
-    let info = app
-        .tokens
-        .with_component_token(|token| async move {
-            app.wechat.authorizer_info(&token, cappid, appid).await
-        })
-        .await;
-    let details = match info {
-        Ok(info) => info.authorizer_info,
+    let profile = match super::profile::fetch(app, appid).await {
+        Ok(profile) => profile,
         Err(e) => {
             tracing::warn!(appid, errcode = e.errcode(), error = %e, "could not fetch the authorizer's profile");
             return known;
         }
-    };
-    let profile = AuthorizerProfile {
-        nick_name: details.nick_name,
-        head_img: details.head_img,
-        user_name: details.user_name,
-        principal_name: details.principal_name,
     };
     if let Err(e) = app.store.set_profile(appid, &profile, app.now()).await {
         tracing::warn!(appid, error = %e, "could not store the authorizer's profile");

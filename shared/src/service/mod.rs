@@ -17,6 +17,7 @@ pub mod materials;
 pub mod media;
 pub mod oauth;
 pub mod preauth_cache;
+pub mod profile;
 pub mod proxy;
 pub mod push;
 pub mod qrcodes;

@@ -2,8 +2,10 @@
 //! check the ticket's health, renew the component token and every authorizer
 //! token that expires within the margin (found through the sparse due index,
 //! never a full scan), with bounded concurrency; once a day reconcile refresh
-//! tokens against WeChat's authorizer list.
+//! tokens against WeChat's authorizer list and refresh every active
+//! authorizer's profile.
 
+use super::profile;
 use crate::app::App;
 use crate::store::{Authorizer, AuthorizerStatus, StoreError};
 use crate::telemetry::{self, Unit};
@@ -69,6 +71,10 @@ pub struct ReconcileReport {
     pub repaired: Vec<String>,
     /// Listed by WeChat but not stored here (never seen, or stored under another platform).
     pub unknown: Vec<String>,
+    /// Active authorizers whose profile was fetched again and stored.
+    pub profiles_refreshed: u64,
+    /// (appid, what went wrong): profiles left as they were until tomorrow.
+    pub profiles_failed: Vec<(String, String)>,
 }
 
 /// One sweep: ticket health, the component token, every due authorizer.
@@ -208,9 +214,12 @@ async fn report_backlog(app: &App) {
 /// Pages through api_get_authorizer_list and repairs every stored refresh token
 /// that is missing or different (an authorizer in `needs_reauth` becomes active
 /// again). Revoked authorizers are left alone: only a new authorization revives them.
+/// Then every listed authorizer that is active has its profile refreshed.
 pub async fn reconcile(app: &App) -> Result<ReconcileReport, RefreshError> {
     let cappid = app.config.component_appid.as_str();
     let mut report = ReconcileReport::default();
+    // The stored authorizers WeChat lists that are active once repaired: their profiles are refreshed.
+    let mut active: Vec<String> = Vec::new();
     let mut offset: u32 = 0;
     for _ in 0..MAX_PAGES {
         let page = app
@@ -229,17 +238,20 @@ pub async fn reconcile(app: &App) -> Result<ReconcileReport, RefreshError> {
                 None => report.unknown.push(appid),
                 Some(stored) if stored.status == AuthorizerStatus::Revoked => {}
                 Some(stored) => {
-                    if stored.refresh_token.as_ref() != Some(&item.refresh_token)
+                    let repaired = stored.refresh_token.as_ref() != Some(&item.refresh_token)
                         && app
                             .store
                             .repair_refresh_token(&appid, &item.refresh_token, app.now())
-                            .await?
-                    {
+                            .await?;
+                    if repaired {
                         tracing::warn!(
                             appid,
                             "reconcile: refresh token was missing or different; repaired"
                         );
-                        report.repaired.push(appid);
+                        report.repaired.push(appid.clone());
+                    }
+                    if repaired || stored.status == AuthorizerStatus::Active {
+                        active.push(appid);
                     }
                 }
             }
@@ -249,9 +261,16 @@ pub async fn reconcile(app: &App) -> Result<ReconcileReport, RefreshError> {
             break;
         }
     }
+    refresh_profiles(app, active, &mut report).await;
     telemetry::metric(
         "RefreshTokensRepaired",
         report.repaired.len() as f64,
+        Unit::Count,
+        &[],
+    );
+    telemetry::metric(
+        "ProfileRefreshFailures",
+        report.profiles_failed.len() as f64,
         Unit::Count,
         &[],
     );
@@ -259,9 +278,38 @@ pub async fn reconcile(app: &App) -> Result<ReconcileReport, RefreshError> {
         listed = report.listed,
         repaired = report.repaired.len(),
         unknown = report.unknown.len(),
+        profiles_refreshed = report.profiles_refreshed,
+        profiles_failed = report.profiles_failed.len(),
         "reconcile done"
     );
     Ok(report)
+}
+
+/// Fetches and stores each authorizer's profile, [`SWEEP_CONCURRENCY`] at a
+/// time. A failure is logged and reported, never raised: a profile a day old
+/// is no reason to redo the reconcile.
+async fn refresh_profiles(app: &App, appids: Vec<String>, report: &mut ReconcileReport) {
+    let mut appids = appids.into_iter();
+    let mut refreshing = FuturesUnordered::new();
+    loop {
+        while refreshing.len() < SWEEP_CONCURRENCY {
+            let Some(appid) = appids.next() else {
+                break;
+            };
+            refreshing.push(async move {
+                let result = profile::refresh(app, &appid).await;
+                (appid, result)
+            });
+        }
+        match refreshing.next().await {
+            Some((_, Ok(_))) => report.profiles_refreshed += 1,
+            Some((appid, Err(e))) => {
+                tracing::warn!(appid, errcode = e.errcode(), error = %e, "reconcile: profile not refreshed");
+                report.profiles_failed.push((appid, e.to_string()));
+            }
+            None => break,
+        }
+    }
 }
 
 /// The marker that today's reconcile is done.

@@ -92,13 +92,39 @@ pub struct Authorizer {
     pub updated_at: u64,
 }
 
+/// What WeChat's api_get_authorizer_info says about an account, as last
+/// fetched. Every field is optional: records written before a field existed
+/// read it as `None`, and so does a field WeChat sent malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthorizerProfile {
     pub nick_name: Option<String>,
     pub head_img: Option<String>,
     /// gh_… original id.
     pub user_name: Option<String>,
     pub principal_name: Option<String>,
+    /// `service_type_info.id`: 0 subscription account, 1 subscription account
+    /// upgraded from an old account, 2 service account.
+    pub service_type: Option<i64>,
+    /// `verify_type_info.id`: -1 unverified, 0 WeChat-verified, 1 Sina Weibo,
+    /// 2 Tencent Weibo, 3 qualified but name not verified, 4 and 5 as 3 with a
+    /// Sina or Tencent Weibo verification.
+    pub verify_type: Option<i64>,
+    /// The WeChat id followers search for.
+    pub alias: Option<String>,
+    pub qrcode_url: Option<String>,
+    pub business_info: Option<BusinessInfo>,
+}
+
+/// Which of WeChat's business features the account has opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusinessInfo {
+    pub open_store: Option<bool>,
+    pub open_scan: Option<bool>,
+    pub open_pay: Option<bool>,
+    pub open_card: Option<bool>,
+    pub open_shake: Option<bool>,
 }
 
 /// The result of an authorization-code exchange, to be stored.
@@ -339,4 +365,25 @@ pub struct FinishEvent {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_stored_before_the_profile_grew_reads_the_new_fields_as_none() {
+        // SQLite keeps the profile as this JSON.
+        let old = r#"{"nick_name":"Old Shop","head_img":null,"user_name":"gh_1","principal_name":"Old Shop Co."}"#;
+        let profile: AuthorizerProfile = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            profile,
+            AuthorizerProfile {
+                nick_name: Some("Old Shop".into()),
+                user_name: Some("gh_1".into()),
+                principal_name: Some("Old Shop Co.".into()),
+                ..AuthorizerProfile::default()
+            }
+        );
+    }
 }

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::call::{Empty, Token};
-use super::de::{func_info, opt_nonempty_secret, u64_lenient};
+use super::de::{
+    func_info, lenient_flag, lenient_object, lenient_opt_object, lenient_string, lenient_type_id,
+    opt_nonempty_secret, u64_lenient,
+};
 use super::{paths, WechatClient, WechatError};
 use crate::secret::Secret;
 
@@ -55,28 +58,51 @@ pub struct AuthorizerToken {
     pub authorizer_refresh_token: Option<Secret>,
 }
 
-/// `{"id": n}`, as in `service_type_info` and `verify_type_info`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-pub struct TypeId {
-    #[serde(default)]
-    pub id: i64,
-}
-
-/// An authorizer's public profile. Every field is optional: WeChat's answer
-/// varies between official accounts and mini programs.
+/// An authorizer's public profile. Every field is optional and read
+/// leniently: WeChat's answer varies between official accounts and mini
+/// programs, and a field of the wrong type is `None` rather than a failed call.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct AuthorizerDetails {
+    #[serde(deserialize_with = "lenient_string")]
     pub nick_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub head_img: Option<String>,
-    pub service_type_info: Option<TypeId>,
-    pub verify_type_info: Option<TypeId>,
+    /// `service_type_info.id`.
+    #[serde(rename = "service_type_info", deserialize_with = "lenient_type_id")]
+    pub service_type: Option<i64>,
+    /// `verify_type_info.id`.
+    #[serde(rename = "verify_type_info", deserialize_with = "lenient_type_id")]
+    pub verify_type: Option<i64>,
     /// The original id, `gh_…`.
+    #[serde(deserialize_with = "lenient_string")]
     pub user_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub principal_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub alias: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub qrcode_url: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub signature: Option<String>,
+    #[serde(deserialize_with = "lenient_opt_object")]
+    pub business_info: Option<BusinessFlags>,
+}
+
+/// `business_info`: WeChat's 0/1 flags, each `None` when malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct BusinessFlags {
+    #[serde(deserialize_with = "lenient_flag")]
+    pub open_store: Option<bool>,
+    #[serde(deserialize_with = "lenient_flag")]
+    pub open_scan: Option<bool>,
+    #[serde(deserialize_with = "lenient_flag")]
+    pub open_pay: Option<bool>,
+    #[serde(deserialize_with = "lenient_flag")]
+    pub open_card: Option<bool>,
+    #[serde(deserialize_with = "lenient_flag")]
+    pub open_shake: Option<bool>,
 }
 
 /// The grant part of an authorizer's profile.
@@ -94,7 +120,11 @@ pub struct AuthorizationSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct AuthorizerInfoResponse {
+    #[serde(deserialize_with = "lenient_object")]
     pub authorizer_info: AuthorizerDetails,
+    /// Malformed as a whole (a bad `func_info`, say), it reads as empty: the
+    /// profile beside it is still worth having.
+    #[serde(deserialize_with = "lenient_object")]
     pub authorization_info: AuthorizationSummary,
 }
 
@@ -342,13 +372,85 @@ mod tests {
         )
         .unwrap();
         assert_eq!(reply.authorizer_info.nick_name.as_deref(), Some("Shop"));
-        assert_eq!(
-            reply.authorizer_info.service_type_info,
-            Some(TypeId { id: 2 })
-        );
+        assert_eq!(reply.authorizer_info.service_type, Some(2));
+        assert_eq!(reply.authorizer_info.verify_type, None);
         assert_eq!(reply.authorizer_info.user_name, None);
         assert_eq!(reply.authorization_info.authorizer_refresh_token, None);
         assert_eq!(reply.authorization_info.func_info, vec![1]);
+    }
+
+    #[test]
+    fn authorizer_info_reads_every_profile_field() {
+        let reply: AuthorizerInfoResponse = serde_json::from_str(
+            r#"{"authorizer_info":{"nick_name":"Shop","head_img":"http://x/h","service_type_info":{"id":2},
+                "verify_type_info":{"id":-1},"user_name":"gh_1","principal_name":"Shop Co.","alias":"shop",
+                "qrcode_url":"http://x/q","business_info":{"open_store":0,"open_scan":1,"open_pay":1,"open_card":0,"open_shake":0}}}"#,
+        )
+        .unwrap();
+        let info = reply.authorizer_info;
+        assert_eq!(info.service_type, Some(2));
+        assert_eq!(info.verify_type, Some(-1));
+        assert_eq!(info.alias.as_deref(), Some("shop"));
+        assert_eq!(info.qrcode_url.as_deref(), Some("http://x/q"));
+        assert_eq!(info.principal_name.as_deref(), Some("Shop Co."));
+        assert_eq!(
+            info.business_info,
+            Some(BusinessFlags {
+                open_store: Some(false),
+                open_scan: Some(true),
+                open_pay: Some(true),
+                open_card: Some(false),
+                open_shake: Some(false),
+            })
+        );
+    }
+
+    #[test]
+    fn a_malformed_profile_field_is_absent_and_the_rest_is_kept() {
+        let reply: AuthorizerInfoResponse = serde_json::from_str(
+            r#"{"authorizer_info":{"nick_name":7,"head_img":["x"],"service_type_info":"2",
+                "verify_type_info":{"id":"0"},"user_name":"gh_1","principal_name":{"a":1},"alias":"",
+                "qrcode_url":null,"business_info":{"open_store":"1","open_scan":true,"open_pay":2,"open_card":"x","open_shake":null}},
+                "authorization_info":{"authorizer_appid":"wxa","func_info":"everything"}}"#,
+        )
+        .unwrap();
+        let info = reply.authorizer_info;
+        assert_eq!(info.nick_name, None);
+        assert_eq!(info.head_img, None);
+        assert_eq!(info.service_type, None);
+        assert_eq!(info.verify_type, Some(0));
+        assert_eq!(info.user_name.as_deref(), Some("gh_1"));
+        assert_eq!(info.principal_name, None);
+        assert_eq!(info.alias, None);
+        assert_eq!(info.qrcode_url, None);
+        assert_eq!(
+            info.business_info,
+            Some(BusinessFlags {
+                open_store: Some(true),
+                open_scan: Some(true),
+                open_pay: None,
+                open_card: None,
+                open_shake: None,
+            })
+        );
+        assert_eq!(reply.authorization_info, AuthorizationSummary::default());
+    }
+
+    #[test]
+    fn a_profile_that_is_not_an_object_reads_as_empty() {
+        for body in [
+            r#"{"authorizer_info":null}"#,
+            r#"{"authorizer_info":"x","authorization_info":[1]}"#,
+            r#"{"authorizer_info":{"business_info":[1,2]}}"#,
+            r#"{}"#,
+        ] {
+            let reply: AuthorizerInfoResponse = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                reply.authorizer_info,
+                AuthorizerDetails::default(),
+                "{body}"
+            );
+        }
     }
 
     #[test]

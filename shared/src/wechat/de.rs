@@ -79,6 +79,71 @@ pub(crate) fn func_info<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::
         .collect()
 }
 
+/// A non-empty string; anything else (missing, null, empty, another type) is
+/// `None`, so one malformed field of an answer does not lose the rest.
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        _ => None,
+    })
+}
+
+/// An integer given as a JSON number or a numeric string.
+fn value_as_i64(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `{"id": n}` (`service_type_info`, `verify_type_info`) → `n`; any other
+/// shape is `None`.
+pub(crate) fn lenient_type_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?
+        .get("id")
+        .and_then(value_as_i64))
+}
+
+/// A 0/1 flag (a number, a numeric string or a boolean) → `bool`; anything
+/// else, 2 included, is `None`.
+pub(crate) fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Bool(b) => Some(b),
+        other => match value_as_i64(&other) {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+    })
+}
+
+/// An object read leniently: anything but an object, or an object that still
+/// fails to read, is `T::default()`.
+pub(crate) fn lenient_object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    Ok(match serde_json::Value::deserialize(d)? {
+        value @ serde_json::Value::Object(_) => T::deserialize(value).unwrap_or_default(),
+        _ => T::default(),
+    })
+}
+
+/// [`lenient_object`] for an optional object: `None` unless it is an object.
+pub(crate) fn lenient_opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    Ok(match serde_json::Value::deserialize(d)? {
+        value @ serde_json::Value::Object(_) => Some(T::deserialize(value).unwrap_or_default()),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,8 @@ use std::time::Duration;
 
 pub use component::{
     AuthorizationInfo, AuthorizationSummary, AuthorizerDetails, AuthorizerInfoResponse,
-    AuthorizerList, AuthorizerListItem, AuthorizerToken, ComponentToken, PreAuthCode, TypeId,
+    AuthorizerList, AuthorizerListItem, AuthorizerToken, BusinessFlags, ComponentToken,
+    PreAuthCode,
 };
 pub use custom::CustomMessage;
 pub use error::{

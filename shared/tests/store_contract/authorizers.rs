@@ -193,16 +193,60 @@ pub async fn set_profile_is_read_back(store: Store) {
         .put_grant(&grant("wxa1", None, "c1", "1"))
         .await
         .unwrap();
-    let profile = AuthorizerProfile {
-        nick_name: Some("小店".into()),
-        head_img: Some("http://wx.qlogo.cn/x".into()),
-        user_name: Some("gh_abc123".into()),
-        principal_name: Some("某某公司".into()),
-    };
+    let profile = full_profile();
     store.set_profile("wxa1", &profile, NOW + 1).await.unwrap();
     let a = store.get_authorizer("wxa1").await.unwrap().unwrap();
     assert_eq!(a.profile, profile);
     assert_eq!(a.updated_at, NOW + 1);
+}
+
+fn full_profile() -> AuthorizerProfile {
+    AuthorizerProfile {
+        nick_name: Some("小店".into()),
+        head_img: Some("http://wx.qlogo.cn/x".into()),
+        user_name: Some("gh_abc123".into()),
+        principal_name: Some("某某公司".into()),
+        service_type: Some(2),
+        verify_type: Some(-1),
+        alias: Some("xiaodian".into()),
+        qrcode_url: Some("http://mmbiz.qpic.cn/q".into()),
+        business_info: Some(BusinessInfo {
+            open_store: Some(false),
+            open_scan: Some(true),
+            open_pay: Some(true),
+            open_card: None,
+            open_shake: Some(false),
+        }),
+    }
+}
+
+pub async fn set_profile_drops_what_the_new_profile_lacks(store: Store) {
+    // Given a full profile stored
+    store
+        .put_grant(&grant("wxa1", None, "c1", "1"))
+        .await
+        .unwrap();
+    store
+        .set_profile("wxa1", &full_profile(), NOW + 1)
+        .await
+        .unwrap();
+
+    // When a refresh brings one without an alias, business info or verification
+    let newer = AuthorizerProfile {
+        nick_name: Some("新名字".into()),
+        alias: None,
+        verify_type: None,
+        business_info: None,
+        ..full_profile()
+    };
+    store.set_profile("wxa1", &newer, NOW + 2).await.unwrap();
+
+    // Then exactly the new profile is read back, and the grant is untouched
+    let a = store.get_authorizer("wxa1").await.unwrap().unwrap();
+    assert_eq!(a.profile, newer);
+    assert_eq!(a.updated_at, NOW + 2);
+    assert_eq!(a.status, AuthorizerStatus::Active);
+    assert_eq!(a.token.usable(NOW, 0).map(Secret::expose), Some("access-1"));
 }
 
 pub async fn authorizer_lease_outcomes(store: Store) {

@@ -67,6 +67,7 @@ macro_rules! contract_tests {
             grant_for_another_tenant_conflicts_and_changes_nothing,
             bind_tenant_only_when_unbound_or_same,
             set_profile_is_read_back,
+            set_profile_drops_what_the_new_profile_lacks,
             authorizer_lease_outcomes,
             authorizer_renewal_without_refresh_token_keeps_stored_one,
             authorizer_renewal_with_refresh_token_replaces_it,

@@ -169,27 +169,8 @@ pub(super) fn get_authorizer_info(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> 
     let body = ctx.body()?;
     component_appid(ctx.w, body)?;
     let (account, auth) = authorized_account(ctx.w, body)?;
+    let info = crate::profile::authorizer_info(account);
     let c = &account.cfg;
-    let mut info = json!({
-        "nick_name": c.nick_name,
-        "head_img": c.head_img,
-        "service_type_info": {"id": c.service_type},
-        "verify_type_info": {"id": c.verify_type},
-        "user_name": c.user_name,
-        "principal_name": c.principal_name,
-        "alias": "",
-        "qrcode_url": format!("https://sim.invalid/qrcode/{}.jpg", c.appid),
-        "business_info": {"open_store": 0, "open_scan": 0, "open_pay": 0, "open_card": 0, "open_shake": 0},
-        "signature": "",
-    });
-    if c.is_mini_program {
-        if let Some(obj) = info.as_object_mut() {
-            obj.insert(
-                "MiniProgramInfo".into(),
-                json!({"network": {}, "categories": [], "visit_status": 0}),
-            );
-        }
-    }
     Ok(json!({
         "authorizer_info": info,
         "authorization_info": {

@@ -109,6 +109,68 @@ async fn admin_can_revoke_and_push_tickets() {
         .await;
 }
 
+#[tokio::test]
+async fn admin_changes_an_accounts_profile_as_api_get_authorizer_info_answers_it() {
+    let env = env().await;
+    let (ctoken, _, _) = env.authorizer(A1).await;
+    let info = || async {
+        env.post(
+            "/cgi-bin/component/api_get_authorizer_info",
+            &format!("component_access_token={ctoken}"),
+            json!({"component_appid": sandbox::COMPONENT_APPID, "authorizer_appid": A1}),
+        )
+        .await["authorizer_info"]
+            .clone()
+    };
+    let before = info().await;
+    assert_eq!(before["alias"], "sandbox_coffee");
+    assert_eq!(before["business_info"]["open_pay"], 1);
+
+    let changed = env
+        .http
+        .post(env.url(&format!("/_sim/accounts/{A1}/profile")))
+        .json(&json!({
+            "nick_name": "Roasters", "alias": "roasters", "verify_type": -1,
+            "business_info": {"open_card": true},
+            "raw": {"principal_name": 42},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+
+    let after = info().await;
+    assert_eq!(after["nick_name"], "Roasters");
+    assert_eq!(after["alias"], "roasters");
+    assert_eq!(after["verify_type_info"], json!({"id": -1}));
+    assert_eq!(after["service_type_info"], json!({"id": 2}));
+    assert_eq!(
+        after["business_info"],
+        json!({"open_store": 0, "open_scan": 0, "open_pay": 0, "open_card": 1, "open_shake": 0})
+    );
+    assert_eq!(after["principal_name"], 42);
+    assert_eq!(after["user_name"], before["user_name"]);
+
+    // An unknown account, or an unknown field, changes nothing
+    let unknown = env
+        .http
+        .post(env.url("/_sim/accounts/wxnosuchaccount/profile"))
+        .json(&json!({"alias": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let typo = env
+        .http
+        .post(env.url(&format!("/_sim/accounts/{A1}/profile")))
+        .json(&json!({"aliass": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(typo.status().is_client_error(), "{}", typo.status());
+    assert_eq!(info().await["alias"], "roasters");
+}
+
 #[test]
 fn cli_options_parse() {
     let o = wxopen_sim::CliOptions::parse(["--listen".into(), "127.0.0.1:9999".into()]).unwrap();

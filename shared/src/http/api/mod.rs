@@ -22,6 +22,7 @@ pub(crate) mod jssdk;
 pub(crate) mod mass_admin;
 pub(crate) mod materials;
 pub(crate) mod multipart;
+pub(crate) mod profile;
 pub(crate) mod proxy;
 pub(crate) mod qrcodes;
 pub(crate) mod quota;

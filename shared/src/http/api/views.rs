@@ -6,17 +6,26 @@ use crate::domain::{DeliveryStatus, RecipientProgress, RecipientStatus, StopCode
 use crate::service::jobs::{JobView, RecipientView};
 use crate::service::mass::{MassAccepted, MassStatusView};
 use crate::service::media::Uploaded;
-use crate::store::{Authorizer, AuthorizerStatus, FinishEvent, JobState, RecipientResult};
+use crate::store::{
+    Authorizer, AuthorizerStatus, BusinessInfo, FinishEvent, JobState, RecipientResult,
+};
 use crate::wechat::{MassMsgStatus, MediaType};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// An authorizer (official account) as the client API shows it: never a token.
+/// The profile fields are WeChat's, as last fetched (at authorization, by
+/// `POST …/profile/refresh`, or by the daily reconcile); null when WeChat gave
+/// none or gave something malformed.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "appid": "wx5add0a0000000001", "tenant": "acme", "name": "Sandbox Coffee", "user_name": "gh_5add0a000001",
-    "principal_name": "Sandbox Coffee Co.", "head_img": null, "status": "active", "func_info": [1, 15],
+    "principal_name": "Sandbox Coffee Co., Ltd.", "head_img": "http://wx.qlogo.cn/mmopen/example/0",
+    "service_type": 2, "verify_type": 0, "alias": "sandbox_coffee",
+    "qrcode_url": "http://mmbiz.qpic.cn/mmbiz_jpg/example/0",
+    "business_info": {"open_store": false, "open_scan": false, "open_pay": true, "open_card": false, "open_shake": false},
+    "status": "active", "func_info": [1, 15],
     "token_expires_at": 1767225600, "authorized_at": 1767218400, "updated_at": 1767218400
 }))]
 pub(crate) struct AuthorizerBody {
@@ -26,8 +35,21 @@ pub(crate) struct AuthorizerBody {
     pub name: Option<String>,
     /// The `gh_…` original id.
     pub user_name: Option<String>,
+    /// The company or person behind the account.
     pub principal_name: Option<String>,
     pub head_img: Option<String>,
+    /// WeChat's `service_type_info.id`: 0 subscription account, 1 subscription
+    /// account upgraded from an old account, 2 service account.
+    pub service_type: Option<i64>,
+    /// WeChat's `verify_type_info.id`: -1 unverified, 0 WeChat-verified, 1 Sina
+    /// Weibo, 2 Tencent Weibo, 3 qualified but name not verified, 4 and 5 as 3
+    /// with a Sina or Tencent Weibo verification.
+    pub verify_type: Option<i64>,
+    /// The WeChat id followers can search for.
+    pub alias: Option<String>,
+    /// The account's QR code image.
+    pub qrcode_url: Option<String>,
+    pub business_info: Option<BusinessInfoBody>,
     pub status: AuthorizerStatus,
     /// The permission sets (func_info ids) the merchant granted.
     pub func_info: Vec<u32>,
@@ -37,15 +59,48 @@ pub(crate) struct AuthorizerBody {
     pub updated_at: u64,
 }
 
+/// Which of WeChat's business features the account has opened; each null when WeChat gave none.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BusinessInfoBody {
+    /// Stores (门店).
+    pub open_store: Option<bool>,
+    /// Scan (扫一扫).
+    pub open_scan: Option<bool>,
+    /// WeChat Pay.
+    pub open_pay: Option<bool>,
+    /// Cards and coupons.
+    pub open_card: Option<bool>,
+    /// Shake (摇一摇).
+    pub open_shake: Option<bool>,
+}
+
+impl From<&BusinessInfo> for BusinessInfoBody {
+    fn from(b: &BusinessInfo) -> Self {
+        BusinessInfoBody {
+            open_store: b.open_store,
+            open_scan: b.open_scan,
+            open_pay: b.open_pay,
+            open_card: b.open_card,
+            open_shake: b.open_shake,
+        }
+    }
+}
+
 impl From<&Authorizer> for AuthorizerBody {
     fn from(a: &Authorizer) -> Self {
+        let p = &a.profile;
         AuthorizerBody {
             appid: a.appid.clone(),
             tenant: a.tenant.clone(),
-            name: a.profile.nick_name.clone(),
-            user_name: a.profile.user_name.clone(),
-            principal_name: a.profile.principal_name.clone(),
-            head_img: a.profile.head_img.clone(),
+            name: p.nick_name.clone(),
+            user_name: p.user_name.clone(),
+            principal_name: p.principal_name.clone(),
+            head_img: p.head_img.clone(),
+            service_type: p.service_type,
+            verify_type: p.verify_type,
+            alias: p.alias.clone(),
+            qrcode_url: p.qrcode_url.clone(),
+            business_info: p.business_info.as_ref().map(BusinessInfoBody::from),
             status: a.status,
             func_info: a.func_info.clone(),
             token_expires_at: (a.token.expires_at > 0).then_some(a.token.expires_at),

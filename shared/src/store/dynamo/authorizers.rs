@@ -42,6 +42,11 @@ pub(crate) fn authorizer_from_item(item: &Item) -> StoreResult<Authorizer> {
             head_img: r.opt_string(attr::HEAD_IMG)?,
             user_name: r.opt_string(attr::USER_NAME)?,
             principal_name: r.opt_string(attr::PRINCIPAL_NAME)?,
+            service_type: r.opt_i64(attr::SERVICE_TYPE)?,
+            verify_type: r.opt_i64(attr::VERIFY_TYPE)?,
+            alias: r.opt_string(attr::ALIAS)?,
+            qrcode_url: r.opt_string(attr::QRCODE_URL)?,
+            business_info: r.opt_json(attr::BUSINESS_INFO)?,
         },
         last_auth_code_hash: r.opt_string(attr::LAST_AUTH_CODE_HASH)?,
         authorized_at: r.u64(attr::AUTHORIZED_AT)?,
@@ -51,6 +56,28 @@ pub(crate) fn authorizer_from_item(item: &Item) -> StoreResult<Authorizer> {
 
 fn func_info_value(func_info: &[u32]) -> AttributeValue {
     AttributeValue::L(func_info.iter().map(n).collect())
+}
+
+/// The profile's attributes, `None` for those it lacks (not written, or removed).
+fn profile_values(p: &AuthorizerProfile) -> [(&'static str, Option<AttributeValue>); 9] {
+    let text = |v: &Option<String>| v.clone().map(s);
+    [
+        (attr::NICK_NAME, text(&p.nick_name)),
+        (attr::HEAD_IMG, text(&p.head_img)),
+        (attr::USER_NAME, text(&p.user_name)),
+        (attr::PRINCIPAL_NAME, text(&p.principal_name)),
+        (attr::SERVICE_TYPE, p.service_type.map(n)),
+        (attr::VERIFY_TYPE, p.verify_type.map(n)),
+        (attr::ALIAS, text(&p.alias)),
+        (attr::QRCODE_URL, text(&p.qrcode_url)),
+        (
+            attr::BUSINESS_INFO,
+            p.business_info
+                .as_ref()
+                .and_then(|b| serde_json::to_string(b).ok())
+                .map(s),
+        ),
+    ]
 }
 
 /// A new authorizer item, with its index entries.
@@ -68,14 +95,11 @@ fn authorizer_to_item(keys: &Keys, a: &Authorizer) -> Item {
     item.insert(attr::TOKEN_EXPIRES_AT.into(), n(a.token.expires_at));
     item.insert(attr::VERSION.into(), n(a.token.version));
     item.insert(attr::FUNC_INFO.into(), func_info_value(&a.func_info));
-    put_opt(&mut item, attr::NICK_NAME, a.profile.nick_name.as_ref());
-    put_opt(&mut item, attr::HEAD_IMG, a.profile.head_img.as_ref());
-    put_opt(&mut item, attr::USER_NAME, a.profile.user_name.as_ref());
-    put_opt(
-        &mut item,
-        attr::PRINCIPAL_NAME,
-        a.profile.principal_name.as_ref(),
-    );
+    for (name, value) in profile_values(&a.profile) {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    }
     put_opt(
         &mut item,
         attr::LAST_AUTH_CODE_HASH,
@@ -304,16 +328,11 @@ impl AuthorizerStore for DynamoStore {
         let mut sets = vec!["#updated_at = :now".to_owned()];
         let mut removes = Vec::new();
         let mut values = Values::new().with(":now", n(now));
-        for (name, value) in [
-            (attr::NICK_NAME, &profile.nick_name),
-            (attr::HEAD_IMG, &profile.head_img),
-            (attr::USER_NAME, &profile.user_name),
-            (attr::PRINCIPAL_NAME, &profile.principal_name),
-        ] {
+        for (name, value) in profile_values(profile) {
             match value {
                 Some(v) => {
                     sets.push(format!("#{name} = :{name}"));
-                    values = values.with(&format!(":{name}"), s(v.clone()));
+                    values = values.with(&format!(":{name}"), v);
                 }
                 None => removes.push(format!("#{name}")),
             }
@@ -580,6 +599,52 @@ mod tests {
         item.insert(attr::STATUS.into(), s("bogus"));
         match authorizer_from_item(&item) {
             Err(StoreError::Corrupt { attribute, .. }) => assert_eq!(attribute, attr::STATUS),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    fn authorizer_with(profile: AuthorizerProfile) -> Authorizer {
+        Authorizer {
+            appid: "wx1".into(),
+            tenant: None,
+            status: AuthorizerStatus::Active,
+            refresh_token: None,
+            token: TokenState::default(),
+            func_info: vec![1],
+            profile,
+            last_auth_code_hash: None,
+            authorized_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn an_item_written_before_the_profile_grew_reads_the_new_fields_as_none() {
+        // An item as stored before service_type, alias and the rest existed.
+        let keys = Keys::new("wxc");
+        let mut item = authorizer_to_item(&keys, &authorizer_with(AuthorizerProfile::default()));
+        item.insert(attr::NICK_NAME.into(), s("Old Shop"));
+        item.insert(attr::PRINCIPAL_NAME.into(), s("Old Shop Co."));
+        let a = authorizer_from_item(&item).unwrap();
+        assert_eq!(
+            a.profile,
+            AuthorizerProfile {
+                nick_name: Some("Old Shop".into()),
+                principal_name: Some("Old Shop Co.".into()),
+                ..AuthorizerProfile::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_malformed_business_info_is_corrupt_naming_the_attribute() {
+        let keys = Keys::new("wxc");
+        let mut item = authorizer_to_item(&keys, &authorizer_with(AuthorizerProfile::default()));
+        item.insert(attr::BUSINESS_INFO.into(), s("{not json"));
+        match authorizer_from_item(&item) {
+            Err(StoreError::Corrupt { attribute, .. }) => {
+                assert_eq!(attribute, attr::BUSINESS_INFO)
+            }
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }

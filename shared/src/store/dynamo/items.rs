@@ -30,6 +30,12 @@ pub(crate) mod attr {
     pub const HEAD_IMG: &str = "head_img";
     pub const USER_NAME: &str = "user_name";
     pub const PRINCIPAL_NAME: &str = "principal_name";
+    pub const SERVICE_TYPE: &str = "service_type";
+    pub const VERIFY_TYPE: &str = "verify_type";
+    pub const ALIAS: &str = "alias";
+    pub const QRCODE_URL: &str = "qrcode_url";
+    /// JSON of `BusinessInfo`.
+    pub const BUSINESS_INFO: &str = "business_info";
     pub const LAST_AUTH_CODE_HASH: &str = "last_auth_code_hash";
     pub const AUTHORIZED_AT: &str = "authorized_at";
     pub const UPDATED_AT: &str = "updated_at";
@@ -173,6 +179,25 @@ impl<'a> Reader<'a> {
         match self.item.get(name) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
             Some(_) => self.string(name).map(Some),
+        }
+    }
+
+    /// A number that may be absent (`None`).
+    pub(crate) fn opt_i64(&self, name: &str) -> StoreResult<Option<i64>> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(_) => self.number(name).map(Some),
+        }
+    }
+
+    /// A JSON string that may be absent (`None`).
+    pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<T>> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(_) => self.json(name).map(Some),
         }
     }
 

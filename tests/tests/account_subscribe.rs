@@ -40,17 +40,10 @@ fn body(touser: impl serde::Serialize) -> serde_json::Value {
 
 /// `followers` extra followers, the first `refusing` of them never subscribed
 /// (the simulator answers bizsend to them with 43101), chunks of `chunk`.
-fn with_followers(
-    backend: Backend,
-    followers: usize,
-    refusing: usize,
-    chunk: &str,
-) -> EnvOptions {
+fn with_followers(backend: Backend, followers: usize, refusing: usize, chunk: &str) -> EnvOptions {
     let mut opts = options(backend, followers, &[("WXOPEN_CHUNK_SIZE", chunk)]);
     if let Some(account) = opts.sim.accounts.first_mut() {
-        account
-            .blocked
-            .extend(extra_followers(refusing).into_iter());
+        account.blocked.extend(extra_followers(refusing));
     }
     opts
 }
@@ -181,12 +174,19 @@ async fn a_large_request_becomes_a_job_that_reaches_every_follower_once(backend:
 
     // Then it is a job of three chunks
     assert_eq!(r.status, 202, "{}", r.body);
-    assert_eq!((r.body["mode"].as_str(), r.body["chunks"].as_u64()), (Some("job"), Some(3)));
+    assert_eq!(
+        (r.body["mode"].as_str(), r.body["chunks"].as_u64()),
+        (Some("job"), Some(3))
+    );
     let job_id = r.body["job_id"].as_str().unwrap().to_owned();
     assert_eq!(r.headers["location"], format!("/v1/jobs/{job_id}").as_str());
     // which the worker completes, as a subscribe job
     let job = api.job_settled(&job_id).await;
-    assert_eq!((job["state"].as_str(), job["kind"].as_str()), (Some("done"), Some("subscribe")), "{job}");
+    assert_eq!(
+        (job["state"].as_str(), job["kind"].as_str()),
+        (Some("done"), Some("subscribe")),
+        "{job}"
+    );
     assert_eq!(
         job["counts"],
         json!({"sent": 45, "failed": 0, "unknown": 0, "unsent": 0, "pending": 0})
@@ -328,7 +328,10 @@ async fn an_unknown_outcome_is_never_sent_again(backend: Backend) {
     assert_eq!(job["counts"]["unknown"], 30, "{job}");
     let mut attempts: BTreeMap<String, usize> = BTreeMap::new();
     for call in api.env.sim.calls_to(paths::SUBSCRIBE_BIZSEND) {
-        let to = call.params["touser"].as_str().unwrap_or_default().to_owned();
+        let to = call.params["touser"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         *attempts.entry(to).or_insert(0) += 1;
     }
     assert_eq!(attempts.len(), 33);
@@ -361,7 +364,10 @@ async fn a_malformed_notification_never_reaches_wechat(backend: Backend) {
         (repeated, "`touser[2]`: repeats openid"),
         (bad_openid, "`touser[1]`"),
         (none, "`touser`: must hold 1..=100000 openids, got 0"),
-        (too_many, "`touser`: must hold 1..=100000 openids, got 100001"),
+        (
+            too_many,
+            "`touser`: must hold 1..=100000 openids, got 100001",
+        ),
         (unknown, "`url`: unknown field"),
     ] {
         let r = api.post(&path(), &api.key, &bad, None).await;

@@ -209,10 +209,9 @@ pub async fn enqueue_job(
         })
         .collect();
     let kind = send.message.kind();
-    let payload = send
-        .message
-        .payload()
-        .map_err(|e| StoreError::Invalid(format!("{} message does not serialise: {e}", kind.as_str())))?;
+    let payload = send.message.payload().map_err(|e| {
+        StoreError::Invalid(format!("{} message does not serialise: {e}", kind.as_str()))
+    })?;
     let job = Job {
         id: job_id.clone(),
         appid: appid.to_owned(),

@@ -281,6 +281,7 @@ pub(crate) fn state_json(sim: &Shared) -> Value {
         "component": {"appid": w.cfg.component.appid},
         "accounts": accounts,
         "template_sends": w.template_sends.values().map(Vec::len).sum::<usize>(),
+        "subscribe_sends": w.subscribe_sends.values().flat_map(|m| m.values()).sum::<u64>(),
         "mass_sends": w.masses.len(),
     })
 }

@@ -61,6 +61,8 @@ pub struct Limits {
     pub custom_window: u64,
     /// Template sends per account per day.
     pub template_sends_per_day: u64,
+    /// Subscription notifications (bizsend) per account per day.
+    pub subscribe_sends_per_day: u64,
     /// client_msg_id dedupe window for template sends (10 min).
     pub template_dedupe_window: u64,
     /// Mass sends per account per day (100) and per minute (60).
@@ -89,6 +91,7 @@ impl Default for Limits {
             media_ttl: 3 * 86400,
             custom_window: 48 * 3600,
             template_sends_per_day: 100_000,
+            subscribe_sends_per_day: 100_000,
             template_dedupe_window: 600,
             mass_sends_per_day: 100,
             mass_sends_per_minute: 60,

@@ -385,6 +385,15 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// Subscription notifications WeChat accepted for an account: openid → how many.
+    pub fn subscribe_sends(&self, appid: &str) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.shared.world)
+            .subscribe_sends
+            .get(appid)
+            .map(|m| m.iter().map(|(o, n)| (o.clone(), *n)).collect())
+            .unwrap_or_default()
+    }
+
     /// Followers of an account, in user/get order.
     pub fn followers(&self, appid: &str) -> Vec<String> {
         lock(&self.shared.world)

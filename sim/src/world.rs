@@ -46,7 +46,7 @@ pub(crate) struct Authorization {
 
 /// Daily/minute counters, indexed by [`Quota`].
 #[derive(Debug, Default)]
-pub(crate) struct Counters([(u64, u64); 4]);
+pub(crate) struct Counters([(u64, u64); 5]);
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Quota {
@@ -54,6 +54,7 @@ pub(crate) enum Quota {
     MassDay = 1,
     MassMinute = 2,
     ComponentTokenDay = 3,
+    SubscribeDay = 4,
 }
 
 impl Counters {
@@ -216,6 +217,8 @@ pub(crate) struct World {
     pub masses: HashMap<u64, Mass>,
     pub next_msgid: u64,
     pub template_sends: HashMap<String, Vec<(String, Option<String>, u64)>>,
+    /// Subscription notifications WeChat accepted: appid → openid → how many.
+    pub subscribe_sends: HashMap<String, HashMap<String, u64>>,
     pub last_ticket_at: u64,
     pub identity: crate::identity::IdentityState,
 }
@@ -284,6 +287,7 @@ impl World {
             masses: HashMap::new(),
             next_msgid: 2_200_000_001,
             template_sends: HashMap::new(),
+            subscribe_sends: HashMap::new(),
             last_ticket_at: now,
             identity: Default::default(),
             cfg,

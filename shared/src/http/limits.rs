@@ -1,6 +1,7 @@
 //! How large a request body each route takes, decided from the route alone so
 //! that a server can refuse a body before buffering it: WeChat pushes 64 KiB,
-//! JSON bodies 2 MiB (a template message to up to 100,000 recipients 4 MiB),
+//! JSON bodies 2 MiB (a template message or subscription notification to up
+//! to 100,000 recipients 4 MiB),
 //! uploads 12 MiB on the media route only, and no body on
 //! the routes that read none. Routes that need an API key read no more than
 //! 64 KiB of a body before the key has been checked, so a stranger can never
@@ -17,7 +18,8 @@ use super::{ApiError, Function, Handler, Route};
 pub const PUSH_BODY_BYTES: usize = crate::xml::MAX_XML_BYTES;
 /// A JSON body (10,000 openids with a message fit easily).
 pub const JSON_BODY_BYTES: usize = 2 * 1024 * 1024;
-/// A template message, which may go to 100,000 recipients (about 3.1 MB of openids).
+/// A template message or subscription notification, which may go to 100,000
+/// recipients (about 3.1 MB of openids).
 pub const TEMPLATE_BODY_BYTES: usize = super::api::MAX_JSON_BYTES;
 /// A media upload (WeChat's own limit is 10 MB; multipart framing adds a little).
 pub const MEDIA_BODY_BYTES: usize = super::MAX_BODY_BYTES;
@@ -29,11 +31,12 @@ pub fn body_limit(handler: Handler) -> usize {
     use Handler::*;
     match handler {
         ComponentEvents | AuthorizerEvents => PUSH_BODY_BYTES,
-        TemplateMessages => TEMPLATE_BODY_BYTES,
+        TemplateMessages | SubscribeMessages => TEMPLATE_BODY_BYTES,
         CreateLink | MassMessages | CustomMessages | CreateWebhook => JSON_BODY_BYTES,
         BatchgetFollowers | SetFollowerRemark | CreateTag | RenameTag | TagMembers
-        | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry
-        | SubscribeMessages => JSON_BODY_BYTES,
+        | UntagMembers | PreviewMass | InvalidateToken | AddTemplate | SetIndustry => {
+            JSON_BODY_BYTES
+        }
         Media | WechatPost | AddMaterial => MEDIA_BODY_BYTES,
         ComponentUrlCheck | AuthorizerUrlCheck | AuthorizePage | AuthorizeCallback
         | ListAuthorizers | GetAuthorizer | AccessToken | MassStatus | GetJob | Health
@@ -82,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn only_template_messages_uploads_and_the_pass_through_take_more_than_a_json_body() {
+    fn only_bulk_sends_uploads_and_the_pass_through_take_more_than_a_json_body() {
         let big: Vec<_> = ROUTES
             .iter()
             .filter(|r| body_limit(r.handler) > JSON_BODY_BYTES)
@@ -94,6 +97,7 @@ mod tests {
                 "/v1/authorizers/{appid}/template-messages",
                 "/v1/authorizers/{appid}/media",
                 "/v1/authorizers/{appid}/wechat/{path+}",
+                "/v1/authorizers/{appid}/subscribe-messages",
                 "/v1/authorizers/{appid}/materials"
             ]
         );

@@ -213,7 +213,7 @@ mod generator {
             ],
             "get_authorizer" => vec![key, &[InsufficientScope], authorizer],
             "get_access_token" => vec![key, &[InsufficientScope], authorizer, wechat],
-            "send_template_message" => vec![
+            "send_template_message" | "send_subscribe_message" => vec![
                 key,
                 &[InsufficientScope],
                 authorizer,
@@ -222,7 +222,7 @@ mod generator {
                 wechat,
                 &[InvalidTemplate],
             ],
-            "send_mass_message" | "send_custom_message" | "send_subscribe_message" => vec![
+            "send_mass_message" | "send_custom_message" => vec![
                 key,
                 &[InsufficientScope],
                 authorizer,

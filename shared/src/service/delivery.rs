@@ -1,4 +1,5 @@
-//! Sending one template message to many openids for one authorizer: bounded
+//! Sending one message (template or subscription notification, see
+//! [`BulkMessage`]) to many openids for one authorizer: bounded
 //! concurrency per authorizer, one token per batch with compare-and-invalidate
 //! on a token error, and each failure sorted into what the caller must do
 //! (design.md §6). Used by inline sends and by the job worker alike.
@@ -6,8 +7,9 @@
 use crate::app::App;
 pub use crate::domain::StopReason;
 use crate::secret::Secret;
+use crate::service::job_kind::BulkMessage;
 use crate::tokens::TokenError;
-use crate::wechat::{ErrorClass, TemplateMessage, WechatError};
+use crate::wechat::{ErrorClass, WechatError};
 use futures::stream::{self, Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -83,7 +85,7 @@ impl Outcome {
     }
 }
 
-/// Sorts a WeChat failure of one template send.
+/// Sorts a WeChat failure of one send to one recipient.
 pub fn classify(err: &WechatError) -> Delivery {
     match err.class() {
         ErrorClass::AlreadySent => Delivery::Sent {
@@ -161,11 +163,11 @@ pub fn limiter(app: &App, appid: &str) -> Arc<Semaphore> {
         .clone()
 }
 
-/// A template message being sent to many recipients of one authorizer.
+/// A message being sent to many recipients of one authorizer.
 pub struct Batch {
     app: App,
     appid: String,
-    message: TemplateMessage,
+    message: BulkMessage,
     token: Mutex<Secret>,
     limiter: Arc<Semaphore>,
     stop: OnceLock<StopReason>,
@@ -179,13 +181,13 @@ impl Batch {
     pub async fn start(
         app: &App,
         appid: &str,
-        message: TemplateMessage,
+        message: impl Into<BulkMessage>,
     ) -> Result<Batch, TokenError> {
         let token = app.tokens.authorizer_token(appid).await?;
         Ok(Batch {
             app: app.clone(),
             appid: appid.to_owned(),
-            message,
+            message: message.into(),
             token: Mutex::new(token),
             limiter: limiter(app, appid),
             stop: OnceLock::new(),
@@ -200,6 +202,13 @@ impl Batch {
 
     pub fn stop_reason(&self) -> Option<&StopReason> {
         self.stop.get()
+    }
+
+    /// Whether a recipient whose outcome is [`Delivery::Unknown`] may be sent
+    /// again: only when WeChat drops the repeat (a template's client_msg_id).
+    /// Otherwise the unknown outcome is final, never a second message.
+    pub fn resends_unknown(&self) -> bool {
+        self.message.dedupes_repeats()
     }
 
     /// Sends to each `(openid, client_msg_id)`, at most the authorizer's
@@ -227,11 +236,7 @@ impl Batch {
             return Delivery::Skipped;
         }
         // Built before taking a permit: the permit covers only the call itself.
-        let message = TemplateMessage {
-            touser: openid.to_owned(),
-            client_msg_id: Some(client_msg_id),
-            ..self.message.clone()
-        };
+        let message = self.message.to_recipient(openid, client_msg_id);
         let Ok(_permit) = self.limiter.acquire().await else {
             return Delivery::Retryable { errcode: None };
         };
@@ -239,8 +244,8 @@ impl Batch {
             return Delivery::Skipped;
         }
         let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match self.app.wechat.send_template(&token, &message).await {
-            Ok(msgid) => Delivery::Sent { msgid: Some(msgid) },
+        match message.send_to(&self.app.wechat, &token).await {
+            Ok(msgid) => Delivery::Sent { msgid },
             Err(e) if e.class() == ErrorClass::TokenInvalid => {
                 self.send_after_token_error(&message).await
             }
@@ -250,13 +255,13 @@ impl Batch {
 
     /// The batch's token was refused: let the token manager compare-and-invalidate,
     /// renew once and retry once, then keep the renewed token for the rest.
-    async fn send_after_token_error(&self, message: &TemplateMessage) -> Delivery {
+    async fn send_after_token_error(&self, message: &BulkMessage) -> Delivery {
         let wechat = &self.app.wechat;
         let result = self
             .app
             .tokens
             .with_authorizer_token(&self.appid, |token| async move {
-                wechat.send_template(&token, message).await
+                message.send_to(wechat, &token).await
             })
             .await;
         match result {
@@ -264,7 +269,7 @@ impl Batch {
                 if let Ok(fresh) = self.app.tokens.authorizer_token(&self.appid).await {
                     *self.token.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
                 }
-                Delivery::Sent { msgid: Some(msgid) }
+                Delivery::Sent { msgid }
             }
             Err(e) => classify_token(&e),
         }

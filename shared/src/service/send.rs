@@ -1,17 +1,18 @@
-//! Template messages to 1..=100,000 openids: small requests are sent inline and
-//! answered with per-recipient results; larger ones become a job of chunks for
-//! the worker (design.md §2 "Send", §6).
+//! Template messages and subscription notifications to 1..=100,000 openids:
+//! small requests are sent inline and answered with per-recipient results;
+//! larger ones become a job of chunks for the worker (design.md §2 "Send", §6).
 
 use crate::app::App;
 use crate::domain::RecipientStatus;
 use crate::service::delivery::{client_msg_id, Batch, Delivery, StopReason};
+use crate::service::job_kind::BulkMessage;
 use crate::store::{Chunk, ChunkState, Job, JobState, RecipientResult, StoreError};
 use crate::tokens::TokenError;
-use crate::wechat::TemplateMessage;
+use crate::wechat::{SubscribeMessage, TemplateMessage};
 use futures::StreamExt;
 use std::collections::HashMap;
 
-/// Most recipients of one template request (the request type and its schema's `maxItems` use it).
+/// Most recipients of one template or subscription request (the request types and their schemas' `maxItems` use it).
 pub const MAX_RECIPIENTS: usize = 100_000;
 /// Jobs and their chunks are kept this long.
 pub const JOB_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -24,6 +25,40 @@ pub struct TemplateSend {
     /// `touser` is empty and `client_msg_id` unset: filled per recipient.
     pub message: TemplateMessage,
     pub recipients: Vec<String>,
+}
+
+/// A validated bulk request of either kind: the message (without recipient) and the recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkSend {
+    /// `touser` is empty: filled per recipient.
+    pub message: BulkMessage,
+    pub recipients: Vec<String>,
+}
+
+impl From<TemplateSend> for BulkSend {
+    fn from(s: TemplateSend) -> Self {
+        BulkSend {
+            message: BulkMessage::Template(s.message),
+            recipients: s.recipients,
+        }
+    }
+}
+
+/// A validated subscription-notification request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeSend {
+    /// `touser` is empty: filled per recipient.
+    pub message: SubscribeMessage,
+    pub recipients: Vec<String>,
+}
+
+impl From<SubscribeSend> for BulkSend {
+    fn from(s: SubscribeSend) -> Self {
+        BulkSend {
+            message: BulkMessage::Subscribe(s.message),
+            recipients: s.recipients,
+        }
+    }
 }
 
 /// Why a send could not be carried out as a whole.
@@ -55,10 +90,12 @@ pub struct InlineReport {
 pub async fn send_inline(
     app: &App,
     appid: &str,
-    send: TemplateSend,
+    send: impl Into<BulkSend>,
     seed: &str,
 ) -> Result<InlineReport, SendError> {
+    let send: BulkSend = send.into();
     let batch = Batch::start(app, appid, send.message).await?;
+    let resend_unknown = batch.resends_unknown();
     let mut outcomes: HashMap<String, Delivery> = HashMap::with_capacity(send.recipients.len());
     let mut pending: Vec<String> = send.recipients.clone();
     for round in 0..=INLINE_RETRY_ROUNDS {
@@ -72,7 +109,12 @@ pub async fn send_inline(
             .collect();
         let mut stream = batch.deliver(items);
         while let Some((openid, outcome)) = stream.next().await {
-            if matches!(outcome, Delivery::Retryable { .. } | Delivery::Unknown) {
+            let again_later = match outcome {
+                Delivery::Retryable { .. } => true,
+                Delivery::Unknown => resend_unknown,
+                _ => false,
+            };
+            if again_later {
                 again.push(openid.clone());
             }
             outcomes.insert(openid, outcome);
@@ -139,9 +181,10 @@ pub async fn enqueue_job(
     app: &App,
     appid: &str,
     tenant: &str,
-    send: TemplateSend,
+    send: impl Into<BulkSend>,
     job_id: String,
 ) -> Result<QueuedJob, SendError> {
+    let send: BulkSend = send.into();
     let now = app.now();
     let expires_at = now + JOB_TTL_SECS;
     let size = app.config.chunk_size.max(1);
@@ -165,13 +208,15 @@ pub async fn enqueue_job(
             })
         })
         .collect();
-    let payload = serde_json::to_string(&send.message)
-        .map_err(|e| StoreError::Invalid(format!("template message does not serialise: {e}")))?;
+    let kind = send.message.kind();
+    let payload = send.message.payload().map_err(|e| {
+        StoreError::Invalid(format!("{} message does not serialise: {e}", kind.as_str()))
+    })?;
     let job = Job {
         id: job_id.clone(),
         appid: appid.to_owned(),
         tenant: tenant.to_owned(),
-        kind: "template".to_owned(),
+        kind: kind.as_str().to_owned(),
         payload,
         total,
         chunk_count: u32::try_from(chunks.len()).unwrap_or(u32::MAX),

@@ -84,7 +84,7 @@ pub(super) fn clear_quota_v2(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 /// `openapi/quota/get`: today's use of one API by the caller's account; the
-/// simulator counts template and mass sends (76021 for any other path).
+/// simulator counts template, subscription-notification and mass sends (76021 for any other path).
 pub(super) fn quota_get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let path = s(ctx.body()?, "cgi_path")
         .ok_or_else(|| ApiError::new(47001, "data format error"))?
@@ -92,6 +92,9 @@ pub(super) fn quota_get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let limits = &ctx.w.cfg.limits;
     let (quota, limit) = match path.as_str() {
         "/cgi-bin/message/template/send" => (Quota::TemplateDay, limits.template_sends_per_day),
+        "/cgi-bin/message/subscribe/bizsend" => {
+            (Quota::SubscribeDay, limits.subscribe_sends_per_day)
+        }
         "/cgi-bin/message/mass/sendall" | "/cgi-bin/message/mass/send" => {
             (Quota::MassDay, limits.mass_sends_per_day)
         }

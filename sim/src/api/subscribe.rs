@@ -1,11 +1,16 @@
 //! Subscription notifications: `message/subscribe/bizsend` (wechat-api.md §8).
 //! A follower who blocked the account has not subscribed (43101); the
 //! template must be the account's (40037); values take no colour and are at
-//! most 20 characters (a `thing` keyword's limit; 47003 otherwise).
+//! most 20 characters (a `thing` keyword's limit; 47003 otherwise); an
+//! account's accepted notifications are counted per day (45009 past
+//! `subscribe_sends_per_day`) and per follower, for tests to assert.
 
 use serde_json::Value;
 
 use super::{format_error, ok, s, ApiError, Ctx};
+use crate::world::Quota;
+
+const DAY: u64 = 86400;
 
 /// Characters of a value.
 const MAX_VALUE_CHARS: usize = 20;
@@ -38,7 +43,10 @@ pub(super) fn bizsend(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
             return Err(format_error());
         }
     }
-    let account = ctx.account()?;
+    let now = ctx.now;
+    let limit = ctx.w.cfg.limits.subscribe_sends_per_day;
+    let appid = ctx.caller_appid()?;
+    let account = ctx.w.accounts.get_mut(&appid).ok_or_else(format_error)?;
     account.check_follower(&touser)?;
     if account.blocked.contains(&touser) {
         return Err(ApiError::new(43101, "user refuse to accept the msg"));
@@ -50,5 +58,14 @@ pub(super) fn bizsend(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     {
         return Err(ApiError::new(40037, "invalid template_id"));
     }
+    if !account.counters.take(Quota::SubscribeDay, now / DAY, limit) {
+        return Err(ApiError::new(45009, "reach max api daily quota limit"));
+    }
+    *ctx.w
+        .subscribe_sends
+        .entry(appid)
+        .or_default()
+        .entry(touser)
+        .or_insert(0) += 1;
     Ok(ok())
 }

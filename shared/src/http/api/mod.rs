@@ -279,20 +279,30 @@ pub async fn template_messages(
         params,
         |req| body::json::<TemplateMessageRequest>(req).map(send::TemplateSend::from),
         |authorizer, request, seed| async move {
-            if request.recipients.len() <= app.config.inline_send_limit {
-                send_inline(app, &authorizer, request, &seed).await
-            } else {
-                enqueue(app, &authorizer, request).await
-            }
+            bulk_send(app, &authorizer, request.into(), &seed).await
         },
     )
     .await
 }
 
+/// A bulk send of any kind: inline (200) up to the inline limit, otherwise a job (202).
+pub(crate) async fn bulk_send(
+    app: &App,
+    authorizer: &Authorizer,
+    request: send::BulkSend,
+    seed: &str,
+) -> Result<Response, ApiError> {
+    if request.recipients.len() <= app.config.inline_send_limit {
+        send_inline(app, authorizer, request, seed).await
+    } else {
+        enqueue(app, authorizer, request).await
+    }
+}
+
 async fn send_inline(
     app: &App,
     authorizer: &Authorizer,
-    request: send::TemplateSend,
+    request: send::BulkSend,
     seed: &str,
 ) -> Result<Response, ApiError> {
     let report =
@@ -303,7 +313,7 @@ async fn send_inline(
 async fn enqueue(
     app: &App,
     authorizer: &Authorizer,
-    request: send::TemplateSend,
+    request: send::BulkSend,
 ) -> Result<Response, ApiError> {
     let tenant = authorizer.tenant.clone().unwrap_or_default();
     let job =

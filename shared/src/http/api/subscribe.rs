@@ -1,16 +1,19 @@
 //! `POST /v1/authorizers/{appid}/subscribe-messages`: a subscription
-//! notification to one follower, sent now; an `Idempotency-Key` is honoured
-//! as on every sending route. Scope `send`.
+//! notification to 1..=100,000 followers under the rules of template
+//! messages: the same recipient forms and limits, inline up to
+//! `WXOPEN_INLINE_SEND_LIMIT`, a job (`kind: subscribe`) above it, the same
+//! `Idempotency-Key` handling. Scope `send`.
 
-use super::{idempotent_send, views::SentStatus};
+use super::requests::TemplateRecipients;
+use super::views::{InlineSendBody, JobAcceptedBody};
+use super::{bulk_send, idempotent_send};
 use crate::app::App;
 use crate::domain::{HttpUrl, InvalidValue, OpenId, TemplateId, Text};
 use crate::http::api::body;
-use crate::http::{json_response, ApiError, Params, Request, Response};
-use crate::service::subscribe;
+use crate::http::{ApiError, Params, Request, Response};
+use crate::service::send::SubscribeSend;
 use crate::wechat::{SubscribeMessage, SubscribeMiniProgram, SubscribeValue};
-use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -39,12 +42,14 @@ pub(crate) struct SubscribeMiniProgramRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "touser": "oSbx01Follower00000000000001", "template_id": "SimTpl01OrderShipped",
+    "touser": ["oSbx01Follower00000000000001"], "template_id": "SimTpl01OrderShipped",
     "page": "https://shop.example.com/orders/1042",
     "data": {"thing1": {"value": "Flat white"}, "time2": {"value": "2026-12-03 15:30"}}
 }))]
 pub(crate) struct SubscribeMessageRequest {
-    pub touser: OpenId,
+    /// One openid, or 1..=100,000 distinct openids (as template messages).
+    #[schema(inline)]
+    pub touser: TemplateRecipients,
     pub template_id: TemplateId,
     /// A web page opened when the card is tapped.
     pub page: Option<HttpUrl>,
@@ -53,7 +58,7 @@ pub(crate) struct SubscribeMessageRequest {
     pub data: BTreeMap<String, SubscribeValueRequest>,
 }
 
-impl TryFrom<SubscribeMessageRequest> for SubscribeMessage {
+impl TryFrom<SubscribeMessageRequest> for SubscribeSend {
     type Error = ApiError;
 
     fn try_from(r: SubscribeMessageRequest) -> Result<Self, ApiError> {
@@ -80,55 +85,53 @@ impl TryFrom<SubscribeMessageRequest> for SubscribeMessage {
                 },
             );
         }
-        Ok(SubscribeMessage {
-            touser: r.touser.into_string(),
-            template_id: r.template_id.into_string(),
-            page: r.page.map(String::from),
-            miniprogram: r.miniprogram.map(|m| SubscribeMiniProgram {
-                appid: m.appid.into_string(),
-                pagepath: m.pagepath.map(Text::into_string),
-            }),
-            data,
+        Ok(SubscribeSend {
+            message: SubscribeMessage {
+                touser: String::new(),
+                template_id: r.template_id.into_string(),
+                page: r.page.map(String::from),
+                miniprogram: r.miniprogram.map(|m| SubscribeMiniProgram {
+                    appid: m.appid.into_string(),
+                    pagepath: m.pagepath.map(Text::into_string),
+                }),
+                data,
+            },
+            recipients: r
+                .touser
+                .into_vec()
+                .into_iter()
+                .map(OpenId::into_string)
+                .collect(),
         })
     }
-}
-
-/// A notification WeChat accepted.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct SubscribeSentBody {
-    pub status: SentStatus,
-    pub touser: String,
 }
 
 /// `POST /v1/authorizers/{appid}/subscribe-messages`.
 #[utoipa::path(
     post, path = "/v1/authorizers/{appid}/subscribe-messages", operation_id = "send_subscribe_message", tag = "messages",
     summary = "Send a subscription notification",
-    description = "message/subscribe/bizsend to one follower who subscribed to the template (WeChat's 43101 otherwise: the recipient's 400).",
+    description = "message/subscribe/bizsend to 1..=100,000 openids, as template messages are sent: up to `WXOPEN_INLINE_SEND_LIMIT` recipients (default 20) are sent now and answered 200 with each recipient's outcome (a follower who did not subscribe is `failed` with WeChat's 43101); more become a job of kind `subscribe`, answered 202. WeChat does not deduplicate notifications, so a recipient whose outcome was unknown (a timeout after the request left) stays `unknown` and is never sent again.",
     params(
         ("appid" = String, Path, description = "The authorizer's appid.", example = "wx5add0a0000000001"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body answer the first answer again; another body is a 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body answer the first answer again (`Idempotent-Replayed: true`); another body is a 409."),
     ),
     request_body = SubscribeMessageRequest,
-    responses((status = 200, description = "WeChat accepted it.", body = SubscribeSentBody)),
+    responses(
+        (status = 200, description = "Sent now: each recipient's outcome, in request order.", body = InlineSendBody),
+        (status = 202, description = "Queued as a job.", body = JobAcceptedBody,
+            headers(("Location" = String, description = "`/v1/jobs/{job_id}`")),
+            links(("GetJob" = (operation_id = "get_job", parameters(("job_id" = "$response.body#/job_id")))))),
+    ),
     security(("api_key" = []))
 )]
 pub async fn send(app: &App, req: Request, params: &Params) -> Result<Response, ApiError> {
-    // Notifications carry no dedupe id: the seed goes unused.
     idempotent_send(
         app,
         req,
         params,
-        |req| body::json::<SubscribeMessageRequest>(req).and_then(SubscribeMessage::try_from),
-        |authorizer, message, _seed| async move {
-            subscribe::send(app, &authorizer.appid, &message).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &SubscribeSentBody {
-                    status: SentStatus::Sent,
-                    touser: message.touser,
-                },
-            ))
+        |req| body::json::<SubscribeMessageRequest>(req).and_then(SubscribeSend::try_from),
+        |authorizer, request, seed| async move {
+            bulk_send(app, &authorizer, request.into(), &seed).await
         },
     )
     .await

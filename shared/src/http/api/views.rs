@@ -216,7 +216,7 @@ impl InlineSendBody {
     }
 }
 
-/// A template message queued as a job; follow `status_url`.
+/// A template message or subscription notification queued as a job; follow `status_url`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct JobAcceptedBody {
     pub mode: JobMode,
@@ -421,7 +421,8 @@ impl From<&RecipientView> for JobRecipientBody {
 pub(crate) struct JobBody {
     pub job_id: String,
     pub appid: String,
-    /// `template`.
+    /// What the job sends: `template` or `subscribe`.
+    #[schema(value_type = crate::service::job_kind::JobKind)]
     pub kind: String,
     pub state: JobState,
     /// Why the job stopped, when it did.

@@ -17,12 +17,12 @@ use super::{
 use crate::app::App;
 use crate::domain::RecipientStatus;
 use crate::service::delivery::{classify_token, client_msg_id, Batch, Delivery, StopReason};
+use crate::service::job_kind::BulkMessage;
 use crate::service::send::recipient_result;
 use crate::store::{
     creation_abandoned, workable, CheckpointOutcome, Chunk, ChunkRef, ChunkState, ClaimOutcome,
     Job, JobState, RecipientResult, StoreError,
 };
-use crate::wechat::TemplateMessage;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::future::Future;
@@ -141,10 +141,10 @@ pub(crate) async fn run_chunk_in(
             return Ok(report(outcome, job_chunks));
         }
     };
-    let message: TemplateMessage = match serde_json::from_str(&job.payload) {
+    let message = match BulkMessage::from_job(&job.kind, &job.payload) {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!(job = %job.id, error = %e, "job payload is not a template message");
+            tracing::error!(job = %job.id, error = %e, "job payload cannot be read");
             let reason = StopReason::InvalidJob;
             app.store
                 .set_job_state(&job.id, JobState::Stopped, Some(&reason))
@@ -225,15 +225,16 @@ impl<'a> ChunkRun<'a> {
         }
     }
 
-    /// Recipients to (re-)send: no result yet, or an unknown one.
-    fn pending(&self) -> Vec<String> {
+    /// Recipients to (re-)send: no result yet, or an unknown one when a
+    /// repeat is deduplicated by WeChat (`resend_unknown`).
+    fn pending(&self, resend_unknown: bool) -> Vec<String> {
         self.chunk
             .recipients
             .iter()
             .filter(
                 |o| match self.position.get(*o).and_then(|&i| self.results.get(i)) {
                     None => true,
-                    Some(r) => r.status == RecipientStatus::Unknown,
+                    Some(r) => resend_unknown && r.status == RecipientStatus::Unknown,
                 },
             )
             .cloned()
@@ -258,7 +259,7 @@ impl<'a> ChunkRun<'a> {
 
     async fn send_all(mut self, batch: &Batch, job: &Job) -> Result<ChunkRunOutcome, WorkerError> {
         let width = self.app.config.send_concurrency.max(1);
-        let mut pending = self.pending();
+        let mut pending = self.pending(batch.resends_unknown());
         let mut last_failure: HashMap<String, Option<i64>> = HashMap::new();
         for round in 0..=RETRY_ROUNDS {
             if pending.is_empty() || batch.stop_reason().is_some() {
@@ -301,7 +302,9 @@ impl<'a> ChunkRun<'a> {
                     }
                     Delivery::Unknown => {
                         self.record(recipient_result(&openid, Some(&outcome)));
-                        again.push(openid);
+                        if batch.resends_unknown() {
+                            again.push(openid);
+                        }
                     }
                     Delivery::Retryable { errcode } => {
                         last_failure.insert(openid.clone(), *errcode);

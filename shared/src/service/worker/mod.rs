@@ -15,7 +15,9 @@
 //! finish, then cancels the rest and releases their leases, so the next run
 //! resumes them from their checkpoints at once.
 //!
-//! A queue item is a chunk of a template job today; another kind is a variant
+//! A queue item is a chunk of a job today (template messages or subscription
+//! notifications alike: the chunk run reads the message by the job's kind,
+//! see `service::job_kind`); another kind of item is a variant
 //! of [`QueueItem`], a branch of [`Worker::run_item`] and, where its queue
 //! differs, a [`Feed`] source.
 
@@ -62,7 +64,7 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A unit of queued work.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum QueueItem {
-    /// A chunk of a template-message job.
+    /// A chunk of a bulk-send job (template or subscribe).
     Chunk(ChunkRef),
 }
 

@@ -60,6 +60,11 @@ fn build() -> Env {
         ("WXOPEN_WECHAT_API_BASE", REFUSING_WECHAT),
         ("WXOPEN_WECHAT_WEB_BASE", REFUSING_WECHAT),
         ("WXOPEN_RETURN_URL_ORIGINS", "https://erp.example.com"),
+        // Credentials are sealed at rest; a fixed key keeps runs reproducible.
+        (
+            "WXOPEN_DATA_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

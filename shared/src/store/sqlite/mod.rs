@@ -1,15 +1,17 @@
 //! SQLite backend, for `wxopen serve` on one machine: one file per record
 //! family beside the connection handling here.
 //!
-//! One writer connection (every write is an IMMEDIATE transaction, so the
+//! One writer connection (every write runs in an IMMEDIATE transaction, so the
 //! guarded `UPDATE … WHERE lease_until <= ?now AND version = ?v` and the reads
-//! that classify a lost race see one consistent state) and a few read-only
+//! that classify a lost race see one consistent state; writes queued together
+//! share one commit, see `commits`) and a few read-only
 //! connections; SQLite is synchronous, so every operation runs on the blocking
 //! thread pool and never stalls the async runtime. WAL mode lets the readers
 //! work while the writer commits.
 
 mod api_keys;
 mod authorizers;
+mod commits;
 mod component;
 mod cursor;
 mod events;
@@ -28,7 +30,7 @@ use crate::crypto::at_rest::DataKeys;
 use crate::secret::Secret;
 use crate::store::{Page, Sealer, StateStore, StoreError, StoreResult};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,6 +60,8 @@ struct Inner {
     reads: AtomicU64,
     writes: AtomicU64,
     writer: Mutex<Connection>,
+    /// Writes waiting for the writer, committed in groups.
+    queue: commits::Queue,
     /// Empty for an in-memory database: everything then uses the writer.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -134,6 +138,7 @@ impl SqliteStore {
                 reads: AtomicU64::new(0),
                 writes: AtomicU64::new(0),
                 writer: Mutex::new(writer),
+                queue: commits::Queue::default(),
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
@@ -156,22 +161,31 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` in an IMMEDIATE transaction on the writer, committed if it returns Ok.
+    /// Runs `f` on the writer in an IMMEDIATE transaction, possibly with other
+    /// writes queued at the same time (see `commits`): its changes are kept
+    /// if it returns Ok, and it is answered once they are committed.
     async fn write<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &str) -> StoreResult<T> + Send + 'static,
     {
         self.inner.writes.fetch_add(1, Ordering::Relaxed);
+        // Queued and handed to a blocking thread in one step, before any
+        // await: a caller that goes away cannot leave its write queued.
+        let answer = self.inner.queue.push(f);
         let inner = Arc::clone(&self.inner);
-        blocking(op, move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, &inner.component_appid)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        let committing = tokio::task::spawn_blocking(move || {
+            inner
+                .queue
+                .commit_queued(&inner.writer, &inner.component_appid)
+        });
+        committing
+            .await
+            .map_err(|e| StoreError::backend(format!("sqlite {op}: task failed"), e))?;
+        let out = answer
+            .await
+            .map_err(|e| StoreError::backend(format!("sqlite {op}: write not answered"), e))?;
+        out.map_err(|err| named(op, err))
     }
 
     /// One statement in its own write transaction, the component appid bound
@@ -245,13 +259,18 @@ where
     let joined = tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::backend(format!("sqlite {op}: task failed"), e))?;
-    joined.map_err(|err| match err {
+    joined.map_err(|err| named(op, err))
+}
+
+/// A backend error prefixed with the operation that met it.
+fn named(op: &'static str, err: StoreError) -> StoreError {
+    match err {
         StoreError::Backend { message, source } => StoreError::Backend {
             message: format!("sqlite {op}: {message}"),
             source,
         },
         other => other,
-    })
+    }
 }
 
 /// Rows a statement changed, as "did the guarded write happen".

@@ -182,8 +182,14 @@ pub fn exercise(data: &[u8]) {
         String::from_utf8_lossy(resp.body())
     );
     let body = String::from_utf8_lossy(resp.body());
-    // The access token is an answer of its own route; these never are.
+    // The access token is an answer of its own route; these never are. A
+    // secret the request itself carried may come back quoted in its refusal
+    // (`unknown variant …`): that echoes the client, it leaks nothing.
+    let sent = String::from_utf8_lossy(data);
     for secret in ["fuzz-refresh-token", "fuzz-component-secret", "fuzz-ticket"] {
+        if sent.contains(secret) {
+            continue;
+        }
         assert!(
             !body.contains(secret),
             "a secret in an answer ({status}): {body}"

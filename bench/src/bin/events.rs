@@ -254,7 +254,7 @@ fn build_app(sim: &SimHandle, dir: &tempfile::TempDir, url: &str) -> Result<App,
         // Webhook secrets and tokens are sealed at rest, as in production.
         (
             "WXOPEN_DATA_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+            wxopen::crypto::at_rest::DataKeys::generate_key(),
         ),
         (
             "WXOPEN_STORE",

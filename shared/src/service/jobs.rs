@@ -41,6 +41,8 @@ pub struct JobView {
     pub recipients: Vec<RecipientView>,
     /// Offset of the next page, when there is one.
     pub next_cursor: Option<usize>,
+    /// Chunks not finished yet (a stopped job's queued chunks still end through a worker).
+    pub pending_chunks: usize,
 }
 
 impl RecipientView {
@@ -79,6 +81,10 @@ pub async fn job_view(
     let limit = limit.clamp(1, MAX_PAGE);
     let mut position = 0usize;
     let mut all_done = !chunks.is_empty();
+    let pending_chunks = chunks
+        .iter()
+        .filter(|c| c.state == ChunkState::Pending)
+        .count();
     let mut started = false;
     for chunk in &chunks {
         all_done &= chunk.state == ChunkState::Done;
@@ -149,6 +155,7 @@ pub async fn job_view(
         counts,
         recipients,
         next_cursor,
+        pending_chunks,
         job,
     }))
 }

@@ -139,16 +139,8 @@ pub fn passive_reply(
     };
     match reply {
         PassiveReply::Text { .. } => {}
-        PassiveReply::Image { media_id } => {
-            out.push_str("<Image>");
-            cdata_field(&mut out, "MediaId", media_id);
-            out.push_str("</Image>");
-        }
-        PassiveReply::Voice { media_id } => {
-            out.push_str("<Voice>");
-            cdata_field(&mut out, "MediaId", media_id);
-            out.push_str("</Voice>");
-        }
+        PassiveReply::Image { media_id } => media_only(&mut out, "Image", media_id),
+        PassiveReply::Voice { media_id } => media_only(&mut out, "Voice", media_id),
         PassiveReply::Video {
             media_id,
             title,
@@ -194,6 +186,13 @@ pub fn passive_reply(
     }
     out.push_str("</xml>");
     out
+}
+
+/// `<Image><MediaId/></Image>` and its voice twin.
+fn media_only(out: &mut String, element: &str, media_id: &str) {
+    let _ = write!(out, "<{element}>");
+    cdata_field(out, "MediaId", media_id);
+    let _ = write!(out, "</{element}>");
 }
 
 /// The encrypted passive-reply envelope

@@ -9,7 +9,7 @@
 use crate::app::App;
 use crate::service::events;
 use crate::service::jobs::{self, JobView};
-use crate::store::{ChunkState, JobState, StoreError};
+use crate::store::{JobState, StoreError};
 use serde_json::{Map, Value};
 
 /// The event type.
@@ -40,22 +40,18 @@ pub(super) async fn announce_if_finished(app: &App, job_id: &str) {
 
 /// The job's final view, if no chunk of it will run again.
 async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreError> {
+    // The job alone first: most finished chunks leave their job running, and
+    // then its chunks need not be read.
     let Some(job) = app.store.get_job(job_id, app.now()).await? else {
         return Ok(None);
     };
-    match job.state {
-        // Marked by the write that finished its last chunk done.
-        JobState::Done => {}
-        // Stopped while chunks may still be queued: finished once none is.
-        JobState::Stopped => {
-            let chunks = app.store.list_chunks(job_id).await?;
-            if chunks.iter().any(|c| c.state == ChunkState::Pending) {
-                return Ok(None);
-            }
-        }
-        JobState::Creating | JobState::Queued | JobState::Running => return Ok(None),
+    if !matches!(job.state, JobState::Done | JobState::Stopped) {
+        return Ok(None);
     }
-    jobs::job_view(app, job_id, 0, 1).await
+    // Done is marked by the write that finished its last chunk; a stopped job
+    // has finished once none of its queued chunks is left.
+    let view = jobs::job_view(app, job_id, 0, 1).await?;
+    Ok(view.filter(|v| v.pending_chunks == 0))
 }
 
 /// `{job_id, kind, state, stop_reason?, wechat_errcode?, total, sent, failed,

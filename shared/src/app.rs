@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MsgCrypt;
+use crate::service::events::announce::Announcer;
 use crate::service::preauth_cache::PreauthCodes;
 use crate::store::StateStore;
 use crate::tokens::TokenManager;
@@ -20,6 +21,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// The pre_auth_codes this process handed out, by link (reused while valid).
     pub preauth_codes: Arc<PreauthCodes>,
+    /// Who is told of new webhook deliveries (and makes their first attempt).
+    pub announcer: Announcer,
 }
 
 /// The app could not be built from its configuration.
@@ -63,6 +66,7 @@ impl App {
             tokens,
             clock,
             preauth_codes: Arc::default(),
+            announcer: Announcer::default(),
         })
     }
 

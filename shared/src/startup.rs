@@ -8,6 +8,7 @@
 use crate::app::{App, BuildError};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, StoreSpec, SETTINGS};
+use crate::service::events::announce::Announcer;
 use crate::store::{StateStore, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -222,7 +223,11 @@ pub async fn build_app(config: Config) -> Result<App, StartupError> {
 /// function's log says why the init failed.
 pub async fn lambda_app() -> Result<App, StartupError> {
     let built = match lambda_config().await {
-        Ok(config) => build_app(config).await,
+        // The table's stream tells the worker function of every new delivery.
+        Ok(config) => build_app(config).await.map(|mut app| {
+            app.announcer = Announcer::stream();
+            app
+        }),
         Err(error) => Err(error),
     };
     if let Err(error) = &built {

@@ -24,6 +24,9 @@ on_both_stores!(
     wechat_retrying_a_push_is_still_one_event,
     a_receiver_answering_500_500_200_gets_three_attempts_of_one_event,
     a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart,
+    a_new_delivery_is_announced_leased_and_attempted_without_a_claim,
+    the_serve_loop_attempts_a_new_delivery_as_soon_as_its_event_is_recorded,
+    a_new_delivery_whose_announcement_was_lost_is_polled_once_its_lease_runs_out,
     a_forged_push_records_no_event,
     a_tenant_sees_none_of_another_tenants_webhooks_or_events,
     a_passive_reply_reaches_the_follower_encrypted,
@@ -442,6 +445,133 @@ async fn a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart(
         .as_str()
         .unwrap()
         .starts_with("could not connect"));
+}
+
+async fn a_new_delivery_is_announced_leased_and_attempted_without_a_claim(backend: Backend) {
+    // Given a process listening for new deliveries
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let (webhook_id, _) = subscribe(&api, &key, &receiver.url, &["message.*"]).await;
+    let mut announced = api.env.app.announcer.listen("deliver-test");
+
+    // When a follower writes
+    let openid = follower(&api);
+    api.env
+        .sim
+        .user_message(APPID, &openid, "announced")
+        .await
+        .unwrap();
+
+    // Then the event's own write leased its delivery to the listener, which
+    // is told of it with the event and the subscription
+    let wxopen::service::events::announce::Announced { event, deliveries } =
+        announced.try_recv().expect("announced once recorded");
+    let stored = api.env.store().list_deliveries(&event.id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].lease_owner.as_deref(), Some("deliver-test"));
+    assert_eq!(
+        stored[0].due_at,
+        event.created_at + wxopen::store::DELIVERY_LEASE_SECS
+    );
+    let [(delivery, webhook)] = &deliveries[..] else {
+        panic!("one delivery: {deliveries:?}");
+    };
+    assert_eq!(delivery, &stored[0]);
+    assert_eq!(webhook.id, webhook_id);
+    assert_eq!(deliver_due(&api).await, 0, "no poller takes it meanwhile");
+
+    // and its first attempt needs no claim: one write records its result
+    let client = deliver::client(&api.env.app).unwrap();
+    let worked = deliver::work_leased(&api.env.app, &client, delivery, &event, webhook)
+        .await
+        .unwrap();
+    assert_eq!(worked, deliver::Worked::Succeeded);
+    assert_eq!(receiver.got().len(), 1);
+    assert_eq!(
+        receiver.got()[0].headers["wxopen-event-id"],
+        event.id.as_str()
+    );
+    let after = api.env.store().list_deliveries(&event.id).await.unwrap();
+    assert_eq!(after[0].state, wxopen::store::DeliveryState::Succeeded);
+    assert_eq!(after[0].attempt_count, 1);
+    assert!(announced.try_recv().is_err(), "announced once");
+}
+
+async fn the_serve_loop_attempts_a_new_delivery_as_soon_as_its_event_is_recorded(backend: Backend) {
+    // Given `serve`'s delivery loop running (its poller would find nothing
+    // due within the test's deadline: the new delivery is leased to the loop
+    // for 60 s, so only the announcement can bring it)
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    subscribe(&api, &key, &receiver.url, &["message.*"]).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivering = tokio::spawn(deliver::run_loop(api.env.app.clone(), stopped));
+
+    // When a follower writes
+    let openid = follower(&api);
+    api.env
+        .sim
+        .user_message(APPID, &openid, "announced")
+        .await
+        .unwrap();
+
+    // Then the receiver gets it, and its one attempt was recorded under the
+    // lease the event's own write took
+    let got = wxopen_tests::eventually("the announced delivery", Duration::from_secs(10), || {
+        let got = receiver.got();
+        async move { (!got.is_empty()).then_some(got) }
+    })
+    .await;
+    let event_id = got[0].headers["wxopen-event-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let delivery =
+        wxopen_tests::eventually("the attempt recorded", Duration::from_secs(10), || {
+            let (store, event_id) = (api.env.store().clone(), event_id.clone());
+            async move {
+                let d = store.list_deliveries(&event_id).await.unwrap().pop()?;
+                (d.state != wxopen::store::DeliveryState::Pending).then_some(d)
+            }
+        })
+        .await;
+    let _ = stop.send(true);
+    delivering.await.unwrap();
+    assert_eq!(delivery.state, wxopen::store::DeliveryState::Succeeded);
+    assert_eq!(delivery.attempt_count, 1);
+    assert_eq!(delivery.lease_owner, None);
+    assert_eq!(receiver.got().len(), 1);
+}
+
+async fn a_new_delivery_whose_announcement_was_lost_is_polled_once_its_lease_runs_out(
+    backend: Backend,
+) {
+    // Given a process whose delivery loop is told of new deliveries ...
+    let (api, key) = start(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    subscribe(&api, &key, &receiver.url, &["message.*"]).await;
+    let announced = api.env.app.announcer.listen("dies-after-recording");
+    let openid = follower(&api);
+    api.env
+        .sim
+        .user_message(APPID, &openid, "lost")
+        .await
+        .unwrap();
+    // ... and dies before working the one it was told of
+    drop(announced);
+
+    // Then no poller takes it while the lease holds, and one does after
+    assert_eq!(deliver_due(&api).await, 0, "leased to the dead loop");
+    api.env.sim.advance(Duration::from_secs(30));
+    assert_eq!(deliver_due(&api).await, 0, "still leased");
+    api.env.sim.advance(Duration::from_secs(31));
+    assert_eq!(deliver_due(&api).await, 1);
+    assert_eq!(receiver.got().len(), 1);
+    let events = feed(&api, &key).await;
+    assert_eq!(
+        receiver.got()[0].headers["wxopen-event-id"],
+        events[0]["id"].as_str().unwrap()
+    );
 }
 
 async fn a_forged_push_records_no_event(backend: Backend) {

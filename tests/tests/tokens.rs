@@ -291,8 +291,13 @@ mod flaky {
 
     #[async_trait::async_trait]
     impl EventStore for FailingRenewalWrites {
-        async fn record_event(&self, e: &EventRecord, w: &[String]) -> StoreResult<bool> {
-            self.inner.record_event(e, w).await
+        async fn record_event_leased(
+            &self,
+            e: &EventRecord,
+            w: &[String],
+            l: Option<&str>,
+        ) -> StoreResult<bool> {
+            self.inner.record_event_leased(e, w, l).await
         }
         async fn get_event(&self, id: &str, now: u64) -> StoreResult<Option<EventRecord>> {
             self.inner.get_event(id, now).await

@@ -3,7 +3,8 @@
 //! durably written), their p99 latency, and whether delivery to a local
 //! receiver answering at once keeps pace (the backlog left when the last push
 //! was answered, in seconds of delivery). Targets: ≥ 2,000 pushes/s, p99 ≤
-//! 10 ms, backlog ≤ 1 s.
+//! 10 ms, backlog ≤ 1 s. Also counted: the store writes one event and one
+//! delivery attempt cost (goal: ≤ 2 and ≤ 1).
 //!
 //! `cargo run --release -p wxopen-bench --bin events [-- PUSHES [CONCURRENCY [RATE]]]`
 //!
@@ -18,6 +19,7 @@
 //! real flow and bound to a tenant; one webhook for `*` at a local axum
 //! receiver; `serve`'s delivery loop running in the same process.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,7 @@ use wxopen::clock::Clock;
 use wxopen::config::Config;
 use wxopen::crypto::MsgCrypt;
 use wxopen::service::events::{deliver, webhooks};
+use wxopen::store::sqlite::SqliteStore;
 use wxopen::telemetry::{self, MetricSink};
 use wxopen_sim::{SimConfig, SimHandle, Simulator};
 
@@ -65,7 +68,7 @@ async fn main() -> Result<(), Failure> {
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = build_app(&sim, &dir, &url)?;
+    let (app, store) = build_app(&sim, &dir, &url)?;
     let router = wxopen::local::router(app.clone(), None);
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -133,6 +136,8 @@ async fn main() -> Result<(), Failure> {
     let failures = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(pushes)));
     let target = format!("{url}/wechat/authorizers/{APPID}/events");
+    let writes_before = store.writes_by_operation();
+    let reads_before = store.operation_counts().reads;
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -195,8 +200,19 @@ async fn main() -> Result<(), Failure> {
     }
     let backlog = catching_up.elapsed();
     let delivered = received.load(Ordering::Relaxed);
+    // The last attempts' results, written just after the receiver answered.
+    let recorded = || {
+        let now = store.writes_by_operation();
+        now.get("record_attempt").copied().unwrap_or(0)
+            - writes_before.get("record_attempt").copied().unwrap_or(0)
+    };
+    while recorded() < delivered as u64 && catching_up.elapsed() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let _ = stop.send(true);
     let _ = delivering.await;
+    let writes = writes_since(&writes_before, &store.writes_by_operation());
+    let reads = store.operation_counts().reads - reads_before;
 
     let mut times = latencies.lock().map(|l| l.clone()).unwrap_or_default();
     times.sort_unstable();
@@ -230,6 +246,15 @@ async fn main() -> Result<(), Failure> {
         backlog.as_secs_f64(),
         verdict(backlog.as_secs_f64() <= TARGET_BACKLOG_SECS)
     );
+    let count = |op: &str| writes.get(op).copied().unwrap_or(0);
+    let attempts = count("record_attempt");
+    let per_attempt = (count("claim_delivery") + attempts) as f64 / attempts.max(1) as f64;
+    let per_event =
+        (writes.values().sum::<u64>() - count("claim_delivery") - attempts) as f64 / pushes as f64;
+    println!(
+        "  store writes: {per_event:.2} per event, {per_attempt:.2} per delivery attempt ({attempts} attempts; by operation: {writes:?}); reads: {:.2} per event",
+        reads as f64 / pushes as f64
+    );
     println!("  failed pushes: {failed}");
     sim.shutdown().await;
     if failed > 0 || delivered < pushes {
@@ -238,7 +263,23 @@ async fn main() -> Result<(), Failure> {
     Ok(())
 }
 
-fn build_app(sim: &SimHandle, dir: &tempfile::TempDir, url: &str) -> Result<App, Failure> {
+/// Writes made between two snapshots of the store's counts, by operation.
+fn writes_since(
+    before: &BTreeMap<&'static str, u64>,
+    after: &BTreeMap<&'static str, u64>,
+) -> BTreeMap<&'static str, u64> {
+    after
+        .iter()
+        .map(|(op, n)| (*op, n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn build_app(
+    sim: &SimHandle,
+    dir: &tempfile::TempDir,
+    url: &str,
+) -> Result<(App, Arc<SqliteStore>), Failure> {
     let c = &sim.config().component;
     let settings = [
         ("WXOPEN_COMPONENT_APPID", c.appid.clone()),
@@ -265,16 +306,12 @@ fn build_app(sim: &SimHandle, dir: &tempfile::TempDir, url: &str) -> Result<App,
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let config = Config::from_map(&settings)?;
-    let store = Arc::new(wxopen::store::sqlite::SqliteStore::open(
+    let store = Arc::new(SqliteStore::open(
         &dir.path().join("bench.db"),
         &config.component_appid,
     )?);
-    Ok(App::build(
-        config,
-        store,
-        Arc::new(SimClock(sim.clone())),
-        None,
-    )?)
+    let app = App::build(config, store.clone(), Arc::new(SimClock(sim.clone())), None)?;
+    Ok((app, store))
 }
 
 /// (query, body) of a follower's text push with `msg_id`, as WeChat sends it.

@@ -78,15 +78,13 @@ async fn a_chunk_key_that_is_not_a_string_is_acknowledged_untouched() {
     assert_eq!(answer, json!({"batchItemFailures": []}));
 }
 
-#[tokio::test]
-async fn an_announced_delivery_gets_its_first_attempt_under_the_url_policy() {
+/// A webhook whose name resolves to loopback (stored directly: the API would
+/// refuse it) and an event with a pending delivery to it, leased to
+/// `leased_to` as a push recorded on AWS leases it to the stream; the
+/// function's clock (the system's) a few seconds after the event.
+async fn event_with_a_delivery(fut: &FunctionUnderTest, leased_to: Option<&str>) -> u64 {
     use wxopen::secret::Secret;
-    use wxopen::store::{DeliveryState, EventRecord, Webhook};
-    // Given an event with a pending delivery to a webhook whose name resolves
-    // to loopback (stored directly: the API would refuse it)
-    let fut = FunctionUnderTest::start(binary()).await;
-    let appid = fut.sim.config().component.appid.clone();
-    // The function's clock is the system's.
+    use wxopen::store::{EventRecord, Webhook};
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -117,20 +115,37 @@ async fn an_announced_delivery_gets_its_first_attempt_under_the_url_policy() {
     };
     assert!(fut
         .store
-        .record_event(&event, &["wh_lambda".into()])
+        .record_event_leased(&event, &["wh_lambda".into()], leased_to)
         .await
         .unwrap());
+    now
+}
 
-    // When the stream announces the delivery
-    let record = stream_record(
-        "400",
+/// The stream's record of the new delivery.
+fn delivery_record(fut: &FunctionUnderTest, sequence: &str) -> serde_json::Value {
+    let appid = fut.sim.config().component.appid.clone();
+    stream_record(
+        sequence,
         &format!("{appid}#evt#evt_lambda"),
         "dlv#wh_lambda",
         json!({"kind": {"S": "delivery"}}),
-    );
+    )
+}
+
+#[tokio::test]
+async fn an_announced_delivery_gets_its_first_attempt_under_the_url_policy() {
+    use wxopen::store::DeliveryState;
+    // Given an event with a pending delivery, due at once (as a lifecycle event's is)
+    let fut = FunctionUnderTest::start(binary()).await;
+    let now = event_with_a_delivery(&fut, None).await;
+
+    // When the stream announces the delivery
     let answer = fut
         .api
-        .invoke(json!({"Records": [record]}), Duration::from_secs(20))
+        .invoke(
+            json!({"Records": [delivery_record(&fut, "400")]}),
+            Duration::from_secs(20),
+        )
         .await
         .response();
 
@@ -141,6 +156,38 @@ async fn an_announced_delivery_gets_its_first_attempt_under_the_url_policy() {
     assert_eq!(deliveries.len(), 1);
     let d = &deliveries[0];
     assert_eq!((d.state, d.attempt_count), (DeliveryState::Pending, 1));
+    assert!(d.due_at > now, "a retry later");
+    let error = d.attempts[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("loopback"), "{error}");
+}
+
+#[tokio::test]
+async fn a_delivery_leased_to_the_stream_is_attempted_once_even_when_offered_twice() {
+    use wxopen::service::events::announce::STREAM_OWNER;
+    use wxopen::store::DeliveryState;
+    // Given a delivery written leased to the stream (as a push's is on AWS)
+    let fut = FunctionUnderTest::start(binary()).await;
+    let now = event_with_a_delivery(&fut, Some(STREAM_OWNER)).await;
+
+    // When the stream announces it, and offers the same record again
+    for _ in 0..2 {
+        let answer = fut
+            .api
+            .invoke(
+                json!({"Records": [delivery_record(&fut, "500")]}),
+                Duration::from_secs(20),
+            )
+            .await
+            .response();
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+    }
+
+    // Then its lease was the stream's: one attempt, recorded without a claim,
+    // the lease given up and a retry due later; the second offer did nothing
+    let deliveries = fut.store.list_deliveries("evt_lambda").await.unwrap();
+    let d = &deliveries[0];
+    assert_eq!((d.state, d.attempt_count), (DeliveryState::Pending, 1));
+    assert_eq!(d.lease_owner, None);
     assert!(d.due_at > now, "a retry later");
     let error = d.attempts[0].error.as_deref().unwrap_or_default();
     assert!(error.contains("loopback"), "{error}");

@@ -386,7 +386,8 @@ async fn record_push_event(
 ) -> Result<(crate::store::EventRecord, Vec<crate::store::Webhook>), StoreError> {
     let tenant = events::tenant_of(app, appid).await?;
     let event = events::model::from_push(appid, tenant, message, app.now());
-    let (new, targets) = events::record::record_for(app.store.as_ref(), &event).await?;
+    let (new, targets) =
+        events::record::record_for(app.store.as_ref(), &event, app.announcer.reserve()).await?;
     if !new {
         tracing::info!(appid, event_id = %event.id, "WeChat retried a push we already recorded");
     }

@@ -8,6 +8,11 @@
 //! moves it [`DELIVERY_LEASE_SECS`] ahead, so a worker that dies mid-attempt
 //! leaves an item that is simply due again, and a retry hours ahead is a
 //! record with a later `due_at`, not anything held in memory.
+//!
+//! A new delivery may be written already leased to the worker that will be
+//! told of it (`serve`'s delivery loop, or the stream on AWS): its first
+//! attempt then needs no claim, one write (the result) instead of two, and if
+//! that worker never makes it the delivery is due when the lease ends.
 
 use super::{Page, StoreResult};
 use async_trait::async_trait;
@@ -133,6 +138,25 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A new delivery of `event` to `webhook_id`: pending and due at once,
+    /// or, with `leased_to`, held by that worker for [`DELIVERY_LEASE_SECS`].
+    pub fn new(event: &EventRecord, webhook_id: &str, leased_to: Option<&str>) -> Delivery {
+        Delivery {
+            event_id: event.id.clone(),
+            webhook_id: webhook_id.to_owned(),
+            tenant: event.tenant.clone(),
+            state: DeliveryState::Pending,
+            due_at: match leased_to {
+                Some(_) => event.created_at.saturating_add(DELIVERY_LEASE_SECS),
+                None => event.created_at,
+            },
+            attempt_count: 0,
+            attempts: Vec::new(),
+            lease_owner: leased_to.map(str::to_owned),
+            expires_at: event.expires_at,
+        }
+    }
+
     /// The attempts after `attempt`: appended, the oldest dropped past
     /// [`MAX_RECORDED_ATTEMPTS`].
     pub fn attempts_after(&self, attempt: &Attempt) -> Vec<Attempt> {
@@ -218,7 +242,18 @@ pub trait EventStore: Send + Sync {
     /// Stores `event` and a pending delivery, due at `event.created_at`, for
     /// each of `webhook_ids`, in one write conditional on the event id being
     /// new. False (and nothing written) when it exists: WeChat retried.
-    async fn record_event(&self, event: &EventRecord, webhook_ids: &[String]) -> StoreResult<bool>;
+    async fn record_event(&self, event: &EventRecord, webhook_ids: &[String]) -> StoreResult<bool> {
+        self.record_event_leased(event, webhook_ids, None).await
+    }
+    /// [`EventStore::record_event`], each delivery written as
+    /// [`Delivery::new`] makes it: with `leased_to`, held by that worker
+    /// (which records its first attempt without claiming it).
+    async fn record_event_leased(
+        &self,
+        event: &EventRecord,
+        webhook_ids: &[String],
+        leased_to: Option<&str>,
+    ) -> StoreResult<bool>;
     async fn get_event(&self, id: &str, now: u64) -> StoreResult<Option<EventRecord>>;
     /// The event's deliveries, by webhook id.
     async fn list_deliveries(&self, event_id: &str) -> StoreResult<Vec<Delivery>>;

@@ -5,8 +5,8 @@
 use super::{Store, NOW};
 use wxopen::secret::Secret;
 use wxopen::store::{
-    Attempt, AttemptRecorded, DeliveryClaim, DeliveryRef, DeliveryState, EventRecord, FeedQuery,
-    NextStep, StoreError, Webhook, MAX_RECORDED_ATTEMPTS,
+    Attempt, AttemptRecorded, Delivery, DeliveryClaim, DeliveryRef, DeliveryState, EventRecord,
+    FeedQuery, NextStep, StoreError, Webhook, DELIVERY_LEASE_SECS, MAX_RECORDED_ATTEMPTS,
 };
 
 /// Expands to one test per event-family contract function (in a module
@@ -20,6 +20,8 @@ macro_rules! event_contract_tests {
                 a_recorded_event_expires,
                 due_deliveries_are_claimed_once_and_leased,
                 a_dead_workers_lease_runs_out_and_the_delivery_is_due_again,
+                a_delivery_leased_when_recorded_takes_its_result_without_a_claim,
+                a_delivery_leased_when_recorded_is_due_once_its_lease_runs_out,
                 attempts_are_recorded_under_the_lease_and_retries_wait,
                 recorded_attempts_keep_the_latest,
                 a_redelivery_makes_a_finished_delivery_pending_again,
@@ -257,6 +259,104 @@ pub async fn a_dead_workers_lease_runs_out_and_the_delivery_is_due_again(store: 
             .await
             .unwrap(),
         DeliveryClaim::Finished
+    );
+}
+
+pub async fn a_delivery_leased_when_recorded_takes_its_result_without_a_claim(store: Store) {
+    let e = event("evt_leased", Some("acme"), "message.text", NOW);
+    let hooks = vec!["wh_a".to_owned(), "wh_b".to_owned()];
+    assert!(store
+        .record_event_leased(&e, &hooks, Some("deliver-1"))
+        .await
+        .unwrap());
+    // Written as the announcement describes them: held by the listener.
+    let stored = store.list_deliveries("evt_leased").await.unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            Delivery::new(&e, "wh_a", Some("deliver-1")),
+            Delivery::new(&e, "wh_b", Some("deliver-1"))
+        ]
+    );
+    assert_eq!(stored[0].due_at, NOW + DELIVERY_LEASE_SECS);
+    // Nobody else finds or takes them meanwhile.
+    assert!(store.due_deliveries(NOW + 1, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .claim_delivery(&dref("evt_leased", "wh_a"), "poller", NOW + 1, NOW + 61)
+            .await
+            .unwrap(),
+        DeliveryClaim::NotDue
+    );
+    // Another worker cannot record an attempt under it; the holder can.
+    let announced = Delivery::new(&e, "wh_a", Some("deliver-1"));
+    let ok = Attempt {
+        at: NOW + 1,
+        status: Some(200),
+        latency_ms: 3,
+        error: None,
+        response: None,
+    };
+    assert_eq!(
+        store
+            .record_attempt(&announced, "poller", &ok, NextStep::Succeeded)
+            .await
+            .unwrap(),
+        AttemptRecorded::LostLease
+    );
+    assert_eq!(
+        store
+            .record_attempt(&announced, "deliver-1", &ok, NextStep::Succeeded)
+            .await
+            .unwrap(),
+        AttemptRecorded::Saved
+    );
+    let after = store.list_deliveries("evt_leased").await.unwrap();
+    assert_eq!(after[0].state, DeliveryState::Succeeded);
+    assert_eq!(after[0].attempt_count, 1);
+    assert_eq!(after[0].attempts, vec![ok]);
+    assert_eq!(after[0].lease_owner, None);
+    // The other delivery is untouched, still leased.
+    assert_eq!(after[1], Delivery::new(&e, "wh_b", Some("deliver-1")));
+}
+
+pub async fn a_delivery_leased_when_recorded_is_due_once_its_lease_runs_out(store: Store) {
+    let e = event("evt_orphan", Some("acme"), "message.text", NOW);
+    assert!(store
+        .record_event_leased(&e, &["wh_a".to_owned()], Some("died"))
+        .await
+        .unwrap());
+    let lease_ends = NOW + DELIVERY_LEASE_SECS;
+    assert!(store
+        .due_deliveries(lease_ends - 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.due_deliveries(lease_ends, 10).await.unwrap(),
+        vec![dref("evt_orphan", "wh_a")]
+    );
+    let DeliveryClaim::Claimed(claimed) = store
+        .claim_delivery(
+            &dref("evt_orphan", "wh_a"),
+            "poller",
+            lease_ends,
+            lease_ends + 60,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the poller takes it once the lease ran out");
+    };
+    assert_eq!(claimed.lease_owner.as_deref(), Some("poller"));
+    // The worker that was told of it, had it come back, no longer holds it.
+    let late = Delivery::new(&e, "wh_a", Some("died"));
+    assert_eq!(
+        store
+            .record_attempt(&late, "died", &failed_attempt(lease_ends), NextStep::Failed)
+            .await
+            .unwrap(),
+        AttemptRecorded::LostLease
     );
 }
 

@@ -1,5 +1,7 @@
 //! Webhook delivery (issue #15): one attempt of one delivery under its lease,
-//! and the in-process loop of `wxopen serve` that works every due delivery.
+//! and the in-process loop of `wxopen serve` that works every delivery: the
+//! new ones it is told of (leased to it when recorded, see `announce`) at
+//! once, and every other due one (retries, lost announcements) by polling.
 //!
 //! An attempt is a signed POST of the event's JSON with a 10 s budget for the
 //! whole exchange; the answer is read to at most 64 KiB (the first 1 KiB is
@@ -9,6 +11,7 @@
 //! survives any process; a worker that dies mid-attempt leaves a lease that
 //! simply runs out.
 
+use super::announce::{Announced, STREAM_OWNER};
 use super::model::EventBody;
 use super::signing::{signature_header, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER};
 use super::webhooks::{policy, signing_secrets};
@@ -17,8 +20,8 @@ use crate::outbound;
 #[cfg(test)]
 use crate::outbound::Policy;
 use crate::store::{
-    Attempt, AttemptRecorded, Delivery, DeliveryClaim, DeliveryRef, NextStep, StoreError, Webhook,
-    DELIVERY_LEASE_SECS,
+    Attempt, AttemptRecorded, Delivery, DeliveryClaim, DeliveryRef, DeliveryState, EventRecord,
+    NextStep, StoreError, Webhook, DELIVERY_LEASE_SECS,
 };
 use crate::telemetry;
 use std::time::{Duration, Instant};
@@ -37,6 +40,9 @@ pub const BACKOFF_SECS: [u64; 14] = [
 pub const DISABLE_AFTER_SECS: u64 = 3 * 86400;
 /// Deliveries attempted at once by one `serve` process.
 const PARALLEL: usize = 16;
+/// How much of its lease a delivery leased when recorded must have left to be
+/// attempted without a claim: the whole exchange, and room to record it.
+const LEASE_MARGIN_SECS: u64 = ATTEMPT_TIMEOUT.as_secs() + 5;
 /// How often the `serve` loop looks for due deliveries when idle.
 const POLL_EVERY: Duration = Duration::from_millis(200);
 /// How often `serve` deletes expired events (SQLite has no TTL).
@@ -89,7 +95,90 @@ pub async fn work_one(
     };
     let event = app.store.get_event(&claimed.event_id, now).await?;
     let webhook = app.store.get_webhook(&claimed.webhook_id).await?;
-    let (attempt, ok) = match (&event, &webhook) {
+    attempt_and_record(
+        app,
+        client,
+        &claimed,
+        owner,
+        event.as_ref(),
+        webhook.as_ref(),
+    )
+    .await
+}
+
+/// Whether a delivery leased when it was recorded still has time for a whole
+/// attempt before its lease ends (and a poller may take it).
+fn lease_left(delivery: &Delivery, now: u64) -> bool {
+    delivery.due_at > now.saturating_add(LEASE_MARGIN_SECS)
+}
+
+/// The first attempt of a delivery leased to this process when its event was
+/// recorded (and announced on its queue): no claim, one write. Skipped when
+/// too little of the lease is left; the poller takes it once it runs out.
+pub async fn work_leased(
+    app: &App,
+    client: &reqwest::Client,
+    delivery: &Delivery,
+    event: &EventRecord,
+    webhook: &Webhook,
+) -> Result<Worked, StoreError> {
+    let Some(owner) = delivery.lease_owner.as_deref() else {
+        return Ok(Worked::Skipped);
+    };
+    if !lease_left(delivery, app.now()) {
+        return Ok(Worked::Skipped);
+    }
+    attempt_and_record(app, client, delivery, owner, Some(event), Some(webhook)).await
+}
+
+/// The first attempt of a delivery the stream announced: without a claim when
+/// it is still leased to the stream (recorded by a push), claimed otherwise
+/// (a lifecycle event's, or one whose lease ran out).
+pub async fn work_streamed(
+    app: &App,
+    client: &reqwest::Client,
+    reference: &DeliveryRef,
+    owner: &str,
+) -> Result<Worked, StoreError> {
+    let now = app.now();
+    let leased = app
+        .store
+        .list_deliveries(&reference.event_id)
+        .await?
+        .into_iter()
+        .find(|d| {
+            d.webhook_id == reference.webhook_id
+                && d.state == DeliveryState::Pending
+                && d.lease_owner.as_deref() == Some(STREAM_OWNER)
+                && lease_left(d, now)
+        });
+    let Some(delivery) = leased else {
+        return work_one(app, client, reference, owner).await;
+    };
+    let event = app.store.get_event(&delivery.event_id, now).await?;
+    let webhook = app.store.get_webhook(&delivery.webhook_id).await?;
+    attempt_and_record(
+        app,
+        client,
+        &delivery,
+        STREAM_OWNER,
+        event.as_ref(),
+        webhook.as_ref(),
+    )
+    .await
+}
+
+/// One attempt of `claimed` (held by `owner`), recorded with what follows it.
+async fn attempt_and_record(
+    app: &App,
+    client: &reqwest::Client,
+    claimed: &Delivery,
+    owner: &str,
+    event: Option<&EventRecord>,
+    webhook: Option<&Webhook>,
+) -> Result<Worked, StoreError> {
+    let now = app.now();
+    let (attempt, ok) = match (event, webhook) {
         (None, _) => (refusal(now, "the event has expired"), None),
         (_, None) => (refusal(now, "the webhook was deleted"), None),
         (_, Some(w)) if w.disabled => (refusal(now, "the webhook is disabled"), None),
@@ -114,14 +203,14 @@ pub async fn work_one(
     };
     let recorded = app
         .store
-        .record_attempt(&claimed, owner, &attempt, next)
+        .record_attempt(claimed, owner, &attempt, next)
         .await?;
     if recorded == AttemptRecorded::LostLease {
         tracing::warn!(event_id = %claimed.event_id, webhook_id = %claimed.webhook_id, "delivery lease ran out during the attempt; another worker has it");
         return Ok(Worked::LostLease);
     }
-    log_attempt(&claimed, &attempt, next, count);
-    if let (Some(ok), Some(w)) = (ok, &webhook) {
+    log_attempt(claimed, &attempt, next, count);
+    if let (Some(ok), Some(w)) = (ok, webhook) {
         track_health(app, w, ok).await;
     }
     Ok(match next {
@@ -308,7 +397,7 @@ pub async fn work_announced<S>(
 ) -> Vec<S> {
     let mut failed = Vec::new();
     for (sequence, reference) in announced {
-        if let Err(e) = work_one(app, client, &reference, owner).await {
+        if let Err(e) = work_streamed(app, client, &reference, owner).await {
             tracing::warn!(event_id = %reference.event_id, webhook_id = %reference.webhook_id, error = %e, "delivery could not be worked");
             failed.push(sequence);
         }
@@ -338,10 +427,12 @@ async fn purge_expired(app: &App) {
     }
 }
 
-/// The delivery loop of `wxopen serve`: drains due deliveries, then polls
-/// every [`POLL_EVERY`], until `stopped` turns true. An attempt in flight at
-/// shutdown is abandoned; its lease runs out and it is attempted again.
-pub async fn run_loop(app: App, mut stopped: tokio::sync::watch::Receiver<bool>) {
+/// The delivery loop of `wxopen serve`, until `stopped` turns true: the
+/// first attempt of every delivery recorded through `app` as soon as it is
+/// announced, and, polling every [`POLL_EVERY`], every other due delivery.
+/// An attempt in flight at shutdown is abandoned; its lease runs out and it
+/// is attempted again.
+pub async fn run_loop(app: App, stopped: tokio::sync::watch::Receiver<bool>) {
     let client = match client(&app) {
         Ok(c) => c,
         Err(e) => {
@@ -355,17 +446,63 @@ pub async fn run_loop(app: App, mut stopped: tokio::sync::watch::Receiver<bool>)
         rand::fill(&mut bytes);
         format!("deliver-{}", hex::encode(bytes))
     };
+    let announced = app.announcer.listen(&owner);
+    tokio::join!(
+        work_announcements(&app, &client, announced, stopped.clone()),
+        poll(&app, &client, &owner, stopped),
+    );
+}
+
+/// First attempts of announced deliveries, [`PARALLEL`] at a time.
+async fn work_announcements(
+    app: &App,
+    client: &reqwest::Client,
+    mut announced: tokio::sync::mpsc::Receiver<Announced>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            next = announced.recv(), if running.len() < PARALLEL => {
+                let Some(Announced { event, deliveries }) = next else {
+                    return;
+                };
+                for (delivery, webhook) in deliveries {
+                    let (app, client, event) = (app.clone(), client.clone(), event.clone());
+                    running.spawn(async move {
+                        if let Err(e) = work_leased(&app, &client, &delivery, &event, &webhook).await {
+                            tracing::warn!(event_id = %delivery.event_id, webhook_id = %delivery.webhook_id, error = %e, "delivery could not be worked; due again when its lease ends");
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Every due delivery not announced to this process, polled.
+async fn poll(
+    app: &App,
+    client: &reqwest::Client,
+    owner: &str,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut purged_at: Option<Instant> = None;
     loop {
         if *stopped.borrow() {
             return;
         }
         if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
-            purge_expired(&app).await;
+            purge_expired(app).await;
             purged_at = Some(Instant::now());
         }
         let worked = tokio::select! {
-            r = drain(&app, &client, &owner) => r.unwrap_or_else(|e| {
+            r = drain(app, client, owner) => r.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not look for due deliveries");
                 0
             }),

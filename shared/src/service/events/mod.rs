@@ -2,6 +2,7 @@
 //! becomes, how it is recorded before WeChat is answered, and how it reaches
 //! the tenant (webhook deliveries, the pull feed).
 
+pub mod announce;
 pub mod deliver;
 pub mod model;
 pub mod record;

@@ -2,6 +2,7 @@
 //! event and one pending delivery per subscription are one store write (also
 //! the dedupe of WeChat's retries), done before WeChat gets its answer.
 
+use super::announce::Reservation;
 use super::model::pattern_matches;
 use crate::app::App;
 use crate::store::{EventRecord, StateStore, StoreError, Webhook, MAX_DELIVERIES_PER_EVENT};
@@ -23,16 +24,22 @@ pub fn subscribed(webhook: &Webhook, event: &EventRecord) -> bool {
             .any(|p| pattern_matches(p, &event.event_type))
 }
 
-/// Stores `event` with a pending delivery for every subscription it matches.
-/// False when it was already stored (WeChat retried the push).
+/// Stores `event` with a pending delivery for every subscription it matches,
+/// due at once (the poller works it). False when it was already stored
+/// (WeChat retried the push).
 pub async fn record(store: &dyn StateStore, event: &EventRecord) -> Result<bool, StoreError> {
-    record_for(store, event).await.map(|(new, _)| new)
+    record_for(store, event, Reservation::Poll)
+        .await
+        .map(|(new, _)| new)
 }
 
-/// [`record`], also answering the subscriptions the event went to.
+/// [`record`], the deliveries leased to whoever `reservation` announces them
+/// to (and announced once written); also answers the subscriptions the
+/// event went to.
 pub async fn record_for(
     store: &dyn StateStore,
     event: &EventRecord,
+    reservation: Reservation,
 ) -> Result<(bool, Vec<Webhook>), StoreError> {
     let mut targets: Vec<Webhook> = store
         .list_webhooks()
@@ -50,8 +57,11 @@ pub async fn record_for(
         targets.truncate(MAX_DELIVERIES_PER_EVENT);
     }
     let ids: Vec<String> = targets.iter().map(|w| w.id.clone()).collect();
-    let new = store.record_event(event, &ids).await?;
+    let new = store
+        .record_event_leased(event, &ids, reservation.lease_owner())
+        .await?;
     if new {
+        reservation.announce(event, &targets);
         telemetry::count("Events", &[("Type", event.event_type.as_str())]);
         tracing::info!(
             event_id = %event.id,

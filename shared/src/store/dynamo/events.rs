@@ -84,23 +84,23 @@ impl DynamoStore {
         Ok(item)
     }
 
-    fn new_delivery_item(&self, e: &EventRecord, webhook_id: &str) -> Item {
-        let mut item = self.delivery_key(&DeliveryRef {
-            event_id: e.id.clone(),
-            webhook_id: webhook_id.to_owned(),
-        });
+    fn new_delivery_item(&self, d: &Delivery) -> Item {
+        let mut item = self.delivery_key(&d.reference());
         item.insert(KIND_ATTRIBUTE.into(), s(KIND_DELIVERY));
-        item.insert(attr::EVENT_ID.into(), s(&e.id));
-        item.insert(attr::WEBHOOK_ID.into(), s(webhook_id));
-        item.insert(attr::STATE.into(), s(DeliveryState::Pending.as_str()));
-        item.insert(attr::DUE_AT.into(), n(e.created_at));
-        item.insert(attr::ATTEMPT_COUNT.into(), n(0));
+        item.insert(attr::EVENT_ID.into(), s(&d.event_id));
+        item.insert(attr::WEBHOOK_ID.into(), s(&d.webhook_id));
+        item.insert(attr::STATE.into(), s(d.state.as_str()));
+        item.insert(attr::DUE_AT.into(), n(d.due_at));
+        item.insert(attr::ATTEMPT_COUNT.into(), n(d.attempt_count));
         item.insert(attr::ATTEMPTS.into(), s("[]"));
-        item.insert(TTL_ATTRIBUTE.into(), n(e.expires_at));
+        item.insert(TTL_ATTRIBUTE.into(), n(d.expires_at));
         item.insert(GSI_KEY_PK.into(), s(self.deliveries_partition()));
-        item.insert(GSI_KEY_SK.into(), n(e.created_at));
-        if let Some(tenant) = &e.tenant {
+        item.insert(GSI_KEY_SK.into(), n(d.due_at));
+        if let Some(tenant) = &d.tenant {
             item.insert(attr::TENANT.into(), s(tenant));
+        }
+        if let Some(owner) = &d.lease_owner {
+            item.insert(attr::LEASE_OWNER.into(), s(owner));
         }
         item
     }
@@ -223,7 +223,12 @@ fn expired(item: &Item, now: u64) -> bool {
 
 #[async_trait]
 impl EventStore for DynamoStore {
-    async fn record_event(&self, event: &EventRecord, webhook_ids: &[String]) -> StoreResult<bool> {
+    async fn record_event_leased(
+        &self,
+        event: &EventRecord,
+        webhook_ids: &[String],
+        leased_to: Option<&str>,
+    ) -> StoreResult<bool> {
         if webhook_ids.len() > MAX_DELIVERIES_PER_EVENT {
             return Err(StoreError::Invalid(format!(
                 "an event is delivered to at most {MAX_DELIVERIES_PER_EVENT} subscriptions"
@@ -260,7 +265,8 @@ impl EventStore for DynamoStore {
         };
         let mut writes = vec![put(item, Some(new))?];
         for webhook_id in webhook_ids {
-            writes.push(put(self.new_delivery_item(event, webhook_id), None)?);
+            let delivery = Delivery::new(event, webhook_id, leased_to);
+            writes.push(put(self.new_delivery_item(&delivery), None)?);
         }
         bump(&self.counter.transact_write_items, 1);
         bump(&self.counter.transact_items, writes.len() as u64);

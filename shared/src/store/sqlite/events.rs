@@ -149,7 +149,12 @@ fn parse_feed_key(key: &str) -> StoreResult<(i64, String)> {
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn record_event(&self, event: &EventRecord, webhook_ids: &[String]) -> StoreResult<bool> {
+    async fn record_event_leased(
+        &self,
+        event: &EventRecord,
+        webhook_ids: &[String],
+        leased_to: Option<&str>,
+    ) -> StoreResult<bool> {
         if webhook_ids.len() > crate::store::MAX_DELIVERIES_PER_EVENT {
             return Err(StoreError::Invalid(format!(
                 "an event is delivered to at most {} subscriptions",
@@ -158,7 +163,10 @@ impl EventStore for SqliteStore {
         }
         let event = event.clone();
         let data = encode(&event.data)?;
-        let webhook_ids = webhook_ids.to_vec();
+        let deliveries: Vec<Delivery> = webhook_ids
+            .iter()
+            .map(|w| Delivery::new(&event, w, leased_to))
+            .collect();
         self.write("record_event", move |tx, cappid| {
             // An expired event of the same id is gone for good: replaced.
             tx.prepare_cached("DELETE FROM event WHERE cappid = ?1 AND id = ?2 AND expires_at <= ?3")?
@@ -182,21 +190,22 @@ impl EventStore for SqliteStore {
                 return Ok(false);
             }
             let mut insert = tx.prepare_cached(
-                "INSERT INTO delivery (cappid, event_id, webhook_id, tenant, state, due_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)
+                "INSERT INTO delivery (cappid, event_id, webhook_id, tenant, state, due_at, lease_owner, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)
                  ON CONFLICT (cappid, event_id, webhook_id) DO UPDATE SET
                      tenant = excluded.tenant, state = 'pending', due_at = excluded.due_at,
-                     attempt_count = 0, attempts = '[]', lease_owner = NULL,
+                     attempt_count = 0, attempts = '[]', lease_owner = excluded.lease_owner,
                      expires_at = excluded.expires_at",
             )?;
-            for webhook_id in &webhook_ids {
+            for d in &deliveries {
                 insert.execute(params![
                     cappid,
-                    event.id,
-                    webhook_id,
-                    event.tenant,
-                    int(event.created_at),
-                    int(event.expires_at)
+                    d.event_id,
+                    d.webhook_id,
+                    d.tenant,
+                    int(d.due_at),
+                    d.lease_owner,
+                    int(d.expires_at)
                 ])?;
             }
             Ok(true)

@@ -31,6 +31,7 @@ use crate::secret::Secret;
 use crate::store::{Page, Sealer, StateStore, StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Transaction};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +60,8 @@ struct Inner {
     component_appid: String,
     reads: AtomicU64,
     writes: AtomicU64,
+    /// Writes by operation name (what one follower push or one delivery costs).
+    writes_by_operation: Mutex<BTreeMap<&'static str, u64>>,
     writer: Mutex<Connection>,
     /// Writes waiting for the writer, committed in groups.
     queue: commits::Queue,
@@ -136,6 +139,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 component_appid: component_appid.to_owned(),
                 reads: AtomicU64::new(0),
+                writes_by_operation: Mutex::default(),
                 writes: AtomicU64::new(0),
                 writer: Mutex::new(writer),
                 queue: commits::Queue::default(),
@@ -161,6 +165,12 @@ impl SqliteStore {
         }
     }
 
+    /// Write transactions run so far by this store and its clones, by
+    /// operation (`record_event`, `record_attempt`, `claim_delivery`, …).
+    pub fn writes_by_operation(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.inner.writes_by_operation).clone()
+    }
+
     /// Runs `f` on the writer in an IMMEDIATE transaction, possibly with other
     /// writes queued at the same time (see `commits`): its changes are kept
     /// if it returns Ok, and it is answered once they are committed.
@@ -170,6 +180,7 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>, &str) -> StoreResult<T> + Send + 'static,
     {
         self.inner.writes.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.inner.writes_by_operation).entry(op).or_default() += 1;
         // Queued and handed to a blocking thread in one step, before any
         // await: a caller that goes away cannot leave its write queued.
         let answer = self.inner.queue.push(f);
@@ -246,8 +257,8 @@ fn check_appid(component_appid: &str) -> StoreResult<()> {
 }
 
 /// A panic inside an operation rolled its transaction back, so the connection
-/// is still consistent: keep using it.
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// is still consistent (and a counter is just a counter): keep using it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

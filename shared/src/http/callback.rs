@@ -81,7 +81,7 @@ pub async fn authorizer_events(
         };
         let message = xml::parse_authorizer_message(&opened.opened.message).map_err(malformed)?;
         check_addressee(&account, opened.envelope.to_user_name.as_deref(), &message)?;
-        let reply = push::on_authorizer_push(app, &appid, message)
+        let reply = push::on_authorizer_push(app, &appid, &account, message)
             .await
             .map_err(ApiError::from)?;
         answer(app, reply, opened.opened.key_index)
@@ -169,7 +169,7 @@ fn check_addressee(
     let expected = match account {
         // Their gh_ ids are not ours to know.
         push::PushAccount::ReleaseTest => None,
-        push::PushAccount::Authorizer { user_name } => user_name.as_deref(),
+        push::PushAccount::Authorizer { user_name, .. } => user_name.as_deref(),
     };
     let envelope_differs = envelope_to.is_some_and(|e| e != to);
     let account_differs = expected.is_some_and(|u| u != to);

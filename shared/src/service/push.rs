@@ -73,8 +73,22 @@ pub enum PushError {
 pub enum PushAccount {
     /// One of WeChat's release-test accounts.
     ReleaseTest,
-    /// One of our authorizers, with its gh_ id when its profile is known.
-    Authorizer { user_name: Option<String> },
+    /// One of our authorizers, with its gh_ id when its profile is known, and
+    /// the tenant its events belong to.
+    Authorizer {
+        user_name: Option<String>,
+        tenant: Option<String>,
+    },
+}
+
+impl PushAccount {
+    /// The tenant the account's events belong to (its binding now).
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            PushAccount::ReleaseTest => None,
+            PushAccount::Authorizer { tenant, .. } => tenant.as_deref(),
+        }
+    }
 }
 
 /// The account `appid` of the authorizer URL, if it may receive pushes there:
@@ -89,6 +103,7 @@ pub async fn authorizer_account(app: &App, appid: &str) -> Result<Option<PushAcc
         .await?
         .map(|a| PushAccount::Authorizer {
             user_name: a.profile.user_name,
+            tenant: a.tenant,
         }))
 }
 
@@ -311,12 +326,15 @@ async fn stop_queued_sends(app: &App, appid: &str, now: u64) -> Result<usize, St
     Ok(jobs.len())
 }
 
-/// A push to an authorizer's message URL (`appid` from the path, already accepted).
+/// A push to an authorizer's message URL (`appid` from the path, already
+/// accepted as `account`).
 pub async fn on_authorizer_push(
     app: &App,
     appid: &str,
+    account: &PushAccount,
     message: AuthorizerMessage,
 ) -> Result<PushReply, PushError> {
+    let tenant = account.tenant();
     match &message.kind {
         MessageKind::TemplateSendJobFinish { msg_id, status } => {
             telemetry::count("Pushes", &[("Type", "TEMPLATESENDJOBFINISH")]);
@@ -331,7 +349,7 @@ pub async fn on_authorizer_push(
                 BTreeMap::new(),
             );
             store_finish_event(app, event).await?;
-            record_push_event(app, appid, &message).await?;
+            record_push_event(app, appid, tenant, &message).await?;
             Ok(PushReply::Success)
         }
         MessageKind::MassSendJobFinish {
@@ -352,7 +370,7 @@ pub async fn on_authorizer_push(
             ]);
             let event = finish_event(app, appid, &message, *msg_id, "mass", status, None, counts);
             store_finish_event(app, event).await?;
-            record_push_event(app, appid, &message).await?;
+            record_push_event(app, appid, tenant, &message).await?;
             Ok(PushReply::Success)
         }
         _ => {
@@ -364,7 +382,7 @@ pub async fn on_authorizer_push(
                 }
                 return Ok(release_test_reply(app, appid, &message).await);
             }
-            let (event, targets) = record_push_event(app, appid, &message).await?;
+            let (event, targets) = record_push_event(app, appid, tenant, &message).await?;
             match events::reply::ask(app, &event, &targets).await {
                 Some(reply) => Ok(PushReply::Reply {
                     to_user: message.from_user_name.clone(),
@@ -382,10 +400,10 @@ pub async fn on_authorizer_push(
 async fn record_push_event(
     app: &App,
     appid: &str,
+    tenant: Option<&str>,
     message: &AuthorizerMessage,
 ) -> Result<(crate::store::EventRecord, Vec<crate::store::Webhook>), StoreError> {
-    let tenant = events::tenant_of(app, appid).await?;
-    let event = events::model::from_push(appid, tenant, message, app.now());
+    let event = events::model::from_push(appid, tenant.map(str::to_owned), message, app.now());
     let (new, targets) =
         events::record::record_for(app.store.as_ref(), &event, app.announcer.reserve()).await?;
     if !new {

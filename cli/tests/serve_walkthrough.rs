@@ -1,14 +1,15 @@
 //! The README walkthrough against the real `wxopen serve --sandbox` binary,
 //! over plain HTTP only: read what it prints, authorize a sandbox account
 //! through our page and the simulator's, send a template message with the
-//! printed key, follow the job until WeChat's finish event is joined in, then
-//! stop the process with Ctrl-C (SIGINT) and see it exit cleanly.
+//! printed key, follow the job until WeChat's finish event is joined in,
+//! subscribe a local receiver to events and see a follower's message reach it
+//! signed, then stop the process with Ctrl-C (SIGINT) and see it exit cleanly.
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SANDBOX_ACCOUNT: &str = "wx5add0a0000000001";
@@ -107,6 +108,39 @@ impl Served {
             self.seen.push(line);
         }
         self.seen.join("\n")
+    }
+}
+
+/// What a local webhook receiver got: each request's headers and body.
+type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+
+/// A real HTTP server on a loopback port answering 200 to every POST.
+struct Receiver;
+
+impl Receiver {
+    async fn start() -> (String, Received) {
+        let received = Received::default();
+        let got = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let got = got.clone();
+                    async move {
+                        got.lock().expect("received").push((headers, body));
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the receiver");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, received)
     }
 }
 
@@ -259,6 +293,65 @@ async fn the_readme_walkthrough_runs_against_the_real_binary() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(job["counts"]["sent"], 1, "{job}");
+
+    // A webhook at a local receiver, then the sandbox follower writes, as printed.
+    let (receiver, received) = Receiver::start().await;
+    let created = http
+        .post(format!("{url}/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver, "events": ["message.*"], "tenant": "sandbox"}))
+        .send()
+        .await
+        .expect("create webhook");
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("webhook json");
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    let wrote = http
+        .post(format!(
+            "{sim_url}/_sim/accounts/{SANDBOX_ACCOUNT}/messages"
+        ))
+        .json(&json!({"openid": openid, "content": "Where is my order?"}))
+        .send()
+        .await
+        .expect("follower writes");
+    assert!(wrote.status().is_success(), "{}", wrote.status());
+
+    // serve's delivery loop posts it, signed with the secret, once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (headers, body) = loop {
+        if let Some(first) = received.lock().expect("received").first().cloned() {
+            break first;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delivery in 20 s:\n{}",
+            served.drain_output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(headers["wxopen-event-type"], "message.text");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let signature = headers["wxopen-signature"].to_str().expect("ascii");
+    wxopen::service::events::signing::verify(signature, &secret, &body, now, 300)
+        .expect("a valid signature");
+    let event: Value = serde_json::from_slice(&body).expect("event json");
+    assert_eq!(event["data"]["content"], "Where is my order?", "{event}");
+    let event_id = event["id"].as_str().expect("event id");
+    let recorded: Value = http
+        .get(format!("{url}/v1/events/{event_id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get event")
+        .json()
+        .await
+        .expect("event view");
+    let delivery = &recorded["deliveries"][0];
+    assert_eq!(delivery["attempt_count"], 1, "{recorded}");
+    assert_eq!(received.lock().expect("received").len(), 1);
 
     // Ctrl-C: the process stops cleanly.
     let pid = served.child.id().to_string();

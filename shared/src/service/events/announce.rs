@@ -38,6 +38,8 @@ enum Route {
     Queue {
         owner: String,
         queue: mpsc::Sender<Announced>,
+        /// Full at the last reservation (logged once per overflow, not per event).
+        overflowing: bool,
     },
 }
 
@@ -68,6 +70,7 @@ impl Announcer {
         *self.lock() = Route::Queue {
             owner: owner.to_owned(),
             queue,
+            overflowing: false,
         };
         announced
     }
@@ -76,16 +79,30 @@ impl Announcer {
     /// what is written leased is sure to be announced (a full or closed
     /// queue means the deliveries are written due at once instead).
     pub fn reserve(&self) -> Reservation {
-        match &*self.lock() {
+        match &mut *self.lock() {
             Route::Poll => Reservation::Poll,
             Route::Stream => Reservation::Stream,
-            Route::Queue { owner, queue } => match queue.clone().try_reserve_owned() {
-                Ok(permit) => Reservation::Queue {
-                    owner: owner.clone(),
-                    permit,
-                },
+            Route::Queue {
+                owner,
+                queue,
+                overflowing,
+            } => match queue.clone().try_reserve_owned() {
+                Ok(permit) => {
+                    if std::mem::take(overflowing) {
+                        tracing::info!("delivery queue has room again");
+                    }
+                    Reservation::Queue {
+                        owner: owner.clone(),
+                        permit,
+                    }
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!("delivery queue full; new deliveries wait for the poller");
+                    if !std::mem::replace(overflowing, true) {
+                        tracing::warn!(
+                            capacity = QUEUE_CAPACITY,
+                            "delivery queue full; new deliveries are polled until it has room"
+                        );
+                    }
                     Reservation::Poll
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => Reservation::Poll,

@@ -12,6 +12,26 @@ use wxopen::store::{AuthorizationGrant, AuthorizerStore, StoreError};
 
 /// A fresh directory under cargo's scratch space for integration tests
 /// (`target/tmp`), kept after the test so a failure can be inspected.
+#[tokio::test]
+async fn a_dropped_store_ends_its_writer_thread_and_closes_the_file() {
+    let path = scratch_dir().join("state.db");
+    let store = file_store(&path, COMPONENT_APPID);
+    store.put_grant(&grant("wxa1")).await.unwrap();
+    let wal = path.with_file_name("state.db-wal");
+    assert!(wal.exists(), "the store writes ahead");
+    drop(store);
+    // SQLite removes the write-ahead log when the last connection closes:
+    // the readers close with the store, the writer with its thread.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer connection is still open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn scratch_dir() -> PathBuf {
     tempfile::Builder::new()
         .prefix("store-sqlite-")

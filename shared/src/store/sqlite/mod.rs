@@ -4,9 +4,9 @@
 //! One writer connection (every write runs in an IMMEDIATE transaction, so the
 //! guarded `UPDATE … WHERE lease_until <= ?now AND version = ?v` and the reads
 //! that classify a lost race see one consistent state; writes queued together
-//! share one commit, see `commits`) and a few read-only
-//! connections; SQLite is synchronous, so every operation runs on the blocking
-//! thread pool and never stalls the async runtime. WAL mode lets the readers
+//! share one commit on the writer's own thread, see `commits`) and a few
+//! read-only connections; SQLite is synchronous, so reads run on the blocking
+//! thread pool and nothing stalls the async runtime. WAL mode lets the readers
 //! work while the writer commits.
 
 mod api_keys;
@@ -62,9 +62,10 @@ struct Inner {
     writes: AtomicU64,
     /// Writes by operation name (what one follower push or one delivery costs).
     writes_by_operation: Mutex<BTreeMap<&'static str, u64>>,
-    writer: Mutex<Connection>,
-    /// Writes waiting for the writer, committed in groups.
-    queue: commits::Queue,
+    /// Used by the writer thread (and by reads of an in-memory database).
+    writer: Arc<Mutex<Connection>>,
+    /// Writes waiting for the writer thread, committed in groups.
+    queue: Arc<commits::Queue>,
     /// Empty for an in-memory database: everything then uses the writer.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -75,6 +76,13 @@ struct Inner {
 pub struct OperationCounts {
     pub reads: u64,
     pub writes: u64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer thread commits what is queued, then ends.
+        self.queue.close();
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -118,7 +126,7 @@ impl SqliteStore {
             reader.pragma_update(None, "query_only", true)?;
             readers.push(Mutex::new(reader));
         }
-        Ok(Self::from_parts(component_appid, writer, readers))
+        Self::from_parts(component_appid, writer, readers)
     }
 
     /// A private in-memory database (one connection), for tests and demos.
@@ -126,27 +134,38 @@ impl SqliteStore {
         check_appid(component_appid)?;
         let mut conn = Connection::open_in_memory()?;
         schema::migrate(&mut conn)?;
-        Ok(Self::from_parts(component_appid, conn, Vec::new()))
+        Self::from_parts(component_appid, conn, Vec::new())
     }
 
+    /// The store over its connections, with its writer thread started.
     fn from_parts(
         component_appid: &str,
         writer: Connection,
         readers: Vec<Mutex<Connection>>,
-    ) -> Self {
-        SqliteStore {
+    ) -> StoreResult<Self> {
+        let writer = Arc::new(Mutex::new(writer));
+        let queue = Arc::new(commits::Queue::default());
+        {
+            let (writer, queue, cappid) =
+                (writer.clone(), queue.clone(), component_appid.to_owned());
+            std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || queue.run_writer(&writer, &cappid))
+                .map_err(|e| StoreError::backend("sqlite: the writer thread could not start", e))?;
+        }
+        Ok(SqliteStore {
             sealer: Sealer::new(component_appid, None),
             inner: Arc::new(Inner {
                 component_appid: component_appid.to_owned(),
                 reads: AtomicU64::new(0),
                 writes_by_operation: Mutex::default(),
                 writes: AtomicU64::new(0),
-                writer: Mutex::new(writer),
-                queue: commits::Queue::default(),
+                writer,
+                queue,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
-        }
+        })
     }
 
     /// Credentials written from now on are sealed under `keys` (and sealed
@@ -181,18 +200,9 @@ impl SqliteStore {
     {
         self.inner.writes.fetch_add(1, Ordering::Relaxed);
         *lock(&self.inner.writes_by_operation).entry(op).or_default() += 1;
-        // Queued and handed to a blocking thread in one step, before any
-        // await: a caller that goes away cannot leave its write queued.
+        // Queued before any await, and committed by the writer thread: a
+        // caller that goes away still has its write done (or not) whole.
         let answer = self.inner.queue.push(f);
-        let inner = Arc::clone(&self.inner);
-        let committing = tokio::task::spawn_blocking(move || {
-            inner
-                .queue
-                .commit_queued(&inner.writer, &inner.component_appid)
-        });
-        committing
-            .await
-            .map_err(|e| StoreError::backend(format!("sqlite {op}: task failed"), e))?;
         let out = answer
             .await
             .map_err(|e| StoreError::backend(format!("sqlite {op}: write not answered"), e))?;

@@ -136,6 +136,14 @@ async fn main() -> Result<(), Failure> {
     let failures = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(pushes)));
     let target = format!("{url}/wechat/authorizers/{APPID}/events");
+    // Stall canaries: how late a 1 ms tick comes on the runtime and on a
+    // plain thread (a late plain thread means the whole machine paused).
+    let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let runtime_canary = tokio::spawn(runtime_lateness(ticking.clone()));
+    let thread_canary = {
+        let ticking = ticking.clone();
+        std::thread::spawn(move || thread_lateness(&ticking))
+    };
     let writes_before = store.writes_by_operation();
     let reads_before = store.operation_counts().reads;
     let started = Instant::now();
@@ -191,6 +199,9 @@ async fn main() -> Result<(), Failure> {
         w.await?;
     }
     let elapsed = started.elapsed();
+    ticking.store(false, Ordering::Relaxed);
+    let runtime_late = runtime_canary.await?;
+    let thread_late = thread_canary.join().unwrap_or_default();
     let delivered_at_end = received.load(Ordering::Relaxed);
     // The backlog: how long delivery takes to catch up after the last answer.
     let catching_up = Instant::now();
@@ -255,12 +266,39 @@ async fn main() -> Result<(), Failure> {
         "  store writes: {per_event:.2} per event, {per_attempt:.2} per delivery attempt ({attempts} attempts; by operation: {writes:?}); reads: {:.2} per event",
         reads as f64 / pushes as f64
     );
+    println!(
+        "  longest stall of a 1 ms tick while pushing: {:.1} ms on the runtime, {:.1} ms on a plain thread",
+        runtime_late.as_secs_f64() * 1e3,
+        thread_late.as_secs_f64() * 1e3
+    );
     println!("  failed pushes: {failed}");
     sim.shutdown().await;
     if failed > 0 || delivered < pushes {
         return Err("some pushes were not accepted or not delivered".into());
     }
     Ok(())
+}
+
+/// The most a 1 ms sleep on the runtime overslept while `ticking`.
+async fn runtime_lateness(ticking: Arc<std::sync::atomic::AtomicBool>) -> Duration {
+    let mut worst = Duration::ZERO;
+    while ticking.load(Ordering::Relaxed) {
+        let asked = Instant::now();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        worst = worst.max(asked.elapsed().saturating_sub(Duration::from_millis(1)));
+    }
+    worst
+}
+
+/// The most a 1 ms sleep of a plain thread overslept while `ticking`.
+fn thread_lateness(ticking: &std::sync::atomic::AtomicBool) -> Duration {
+    let mut worst = Duration::ZERO;
+    while ticking.load(Ordering::Relaxed) {
+        let asked = Instant::now();
+        std::thread::sleep(Duration::from_millis(1));
+        worst = worst.max(asked.elapsed().saturating_sub(Duration::from_millis(1)));
+    }
+    worst
 }
 
 /// Writes made between two snapshots of the store's counts, by operation.

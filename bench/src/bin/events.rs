@@ -25,14 +25,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wxopen::app::App;
-use wxopen::clock::Clock;
-use wxopen::config::Config;
 use wxopen::crypto::MsgCrypt;
 use wxopen::service::events::{deliver, webhooks};
-use wxopen::store::sqlite::SqliteStore;
 use wxopen::telemetry::{self, MetricSink};
-use wxopen_sim::{SimConfig, SimHandle, Simulator};
+use wxopen_bench::{signed_push, sqlite_app, Failure};
+use wxopen_sim::{SimConfig, Simulator};
 
 const TARGET_PER_SEC: f64 = 2_000.0;
 const TARGET_P99_MS: f64 = 10.0;
@@ -40,16 +37,6 @@ const TARGET_BACKLOG_SECS: f64 = 1.0;
 const APPID: &str = "wx5add0a0000000001";
 const USER_NAME: &str = "gh_5add0a000001";
 const TENANT: &str = "bench";
-
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-struct SimClock(SimHandle);
-
-impl Clock for SimClock {
-    fn now(&self) -> u64 {
-        self.0.now()
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
@@ -68,7 +55,13 @@ async fn main() -> Result<(), Failure> {
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let (app, store) = build_app(&sim, &dir, &url)?;
+    // Webhooks to the local receiver are allowed, as in the sandbox.
+    let (app, store) = sqlite_app(
+        &sim,
+        &dir,
+        &url,
+        &[("WXOPEN_WEBHOOK_ALLOW_PRIVATE", "true")],
+    )?;
     let router = wxopen::local::router(app.clone(), None);
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -313,57 +306,10 @@ fn writes_since(
         .collect()
 }
 
-fn build_app(
-    sim: &SimHandle,
-    dir: &tempfile::TempDir,
-    url: &str,
-) -> Result<(App, Arc<SqliteStore>), Failure> {
-    let c = &sim.config().component;
-    let settings = [
-        ("WXOPEN_COMPONENT_APPID", c.appid.clone()),
-        ("WXOPEN_COMPONENT_SECRET", c.secret.expose().to_owned()),
-        ("WXOPEN_MESSAGE_TOKEN", c.token.expose().to_owned()),
-        (
-            "WXOPEN_ENCODING_AES_KEY",
-            c.encoding_aes_key.expose().to_owned(),
-        ),
-        ("WXOPEN_WECHAT_API_BASE", sim.base_url()),
-        ("WXOPEN_PUBLIC_URL", url.to_owned()),
-        ("WXOPEN_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
-        // Webhook secrets and tokens are sealed at rest, as in production.
-        (
-            "WXOPEN_DATA_KEY",
-            wxopen::crypto::at_rest::DataKeys::generate_key(),
-        ),
-        (
-            "WXOPEN_STORE",
-            format!("sqlite:{}", dir.path().join("bench.db").display()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::from_map(&settings)?;
-    let store = Arc::new(SqliteStore::open(
-        &dir.path().join("bench.db"),
-        &config.component_appid,
-    )?);
-    let app = App::build(config, store.clone(), Arc::new(SimClock(sim.clone())), None)?;
-    Ok((app, store))
-}
-
 /// (query, body) of a follower's text push with `msg_id`, as WeChat sends it.
 fn signed_text(crypt: &MsgCrypt, token: &str, now: u64, msg_id: u64) -> (String, String) {
     let inner = format!(
         "<xml><ToUserName><![CDATA[{USER_NAME}]]></ToUserName><FromUserName><![CDATA[oBenchFollower{msg_id}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[Where is order {msg_id}?]]></Content><MsgId>{msg_id}</MsgId></xml>"
     );
-    let encrypt = crypt.encrypt(&inner);
-    let ts = now.to_string();
-    let nonce = format!("{}", 1_000_000_000 + msg_id);
-    let msg_signature = crypt.msg_signature(&ts, &nonce, &encrypt);
-    let signature = wxopen::crypto::signature(&[token, &ts, &nonce]);
-    (
-        format!("signature={signature}&timestamp={ts}&nonce={nonce}&openid=oBench&encrypt_type=aes&msg_signature={msg_signature}"),
-        format!("<xml><ToUserName><![CDATA[{USER_NAME}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"),
-    )
+    signed_push(crypt, token, USER_NAME, now, 1_000_000_000 + msg_id, &inner)
 }

@@ -17,27 +17,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wxopen::app::App;
-use wxopen::clock::Clock;
-use wxopen::config::Config;
 use wxopen::crypto::MsgCrypt;
 use wxopen::telemetry::{self, MetricSink};
-use wxopen_sim::{SimConfig, SimHandle, Simulator};
+use wxopen_bench::{signed_push, sqlite_app, Failure};
+use wxopen_sim::{SimConfig, Simulator};
 
 const TARGET_PER_SEC: f64 = 2_000.0;
 const APPID: &str = "wx5add0a0000000001";
 const USER_NAME: &str = "gh_5add0a000001";
 /// Handler timings taken for the median.
 const LATENCY_SAMPLES: usize = 20_000;
-
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-struct SimClock(SimHandle);
-
-impl Clock for SimClock {
-    fn now(&self) -> u64 {
-        self.0.now()
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
@@ -54,7 +43,7 @@ async fn main() -> Result<(), Failure> {
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = build_app(&sim, &dir, &url)?;
+    let (app, _) = sqlite_app(&sim, &dir, &url, &[])?;
     let router = wxopen::local::router(app.clone(), None);
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -167,55 +156,10 @@ async fn main() -> Result<(), Failure> {
     Ok(())
 }
 
-fn build_app(sim: &SimHandle, dir: &tempfile::TempDir, url: &str) -> Result<App, Failure> {
-    let c = &sim.config().component;
-    let settings = [
-        ("WXOPEN_COMPONENT_APPID", c.appid.clone()),
-        ("WXOPEN_COMPONENT_SECRET", c.secret.expose().to_owned()),
-        ("WXOPEN_MESSAGE_TOKEN", c.token.expose().to_owned()),
-        (
-            "WXOPEN_ENCODING_AES_KEY",
-            c.encoding_aes_key.expose().to_owned(),
-        ),
-        ("WXOPEN_WECHAT_API_BASE", sim.base_url()),
-        ("WXOPEN_PUBLIC_URL", url.to_owned()),
-        (
-            "WXOPEN_DATA_KEY",
-            wxopen::crypto::at_rest::DataKeys::generate_key(),
-        ),
-        (
-            "WXOPEN_STORE",
-            format!("sqlite:{}", dir.path().join("bench.db").display()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::from_map(&settings)?;
-    let store = Arc::new(wxopen::store::sqlite::SqliteStore::open(
-        &dir.path().join("bench.db"),
-        &config.component_appid,
-    )?);
-    Ok(App::build(
-        config,
-        store,
-        Arc::new(SimClock(sim.clone())),
-        None,
-    )?)
-}
-
 /// (query, body) of a TEMPLATESENDJOBFINISH push for `msg_id`, as WeChat sends it.
 fn signed_finish(crypt: &MsgCrypt, token: &str, now: u64, msg_id: u64) -> (String, String) {
     let inner = finish_xml(now, msg_id);
-    let encrypt = crypt.encrypt(&inner);
-    let ts = now.to_string();
-    let nonce = format!("{}", 1_000_000_000 + msg_id);
-    let msg_signature = crypt.msg_signature(&ts, &nonce, &encrypt);
-    let signature = wxopen::crypto::signature(&[token, &ts, &nonce]);
-    (
-        format!("signature={signature}&timestamp={ts}&nonce={nonce}&openid=oBench&encrypt_type=aes&msg_signature={msg_signature}"),
-        format!("<xml><ToUserName><![CDATA[{USER_NAME}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"),
-    )
+    signed_push(crypt, token, USER_NAME, now, 1_000_000_000 + msg_id, &inner)
 }
 
 fn finish_xml(now: u64, msg_id: u64) -> String {

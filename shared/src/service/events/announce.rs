@@ -16,14 +16,16 @@ use tokio::sync::mpsc;
 /// time, and a batch offered again finds the first attempt recorded already.
 pub const STREAM_OWNER: &str = "stream";
 
-/// Announced deliveries waiting in `serve`'s queue at most; past that, new
-/// ones are written due at once for the poller.
-pub const QUEUE_CAPACITY: usize = 4096;
+/// Announced events waiting in `serve`'s queue at most; past that, new
+/// deliveries are written due at once for the poller. Each holds its event
+/// (under 64 KiB: WeChat's push limit), so the queue holds at most 64 MiB.
+pub const QUEUE_CAPACITY: usize = 1024;
 
 /// A recorded event and its new deliveries, each leased to the listener.
 #[derive(Debug)]
 pub struct Announced {
-    pub event: EventRecord,
+    /// Shared by the event's deliveries.
+    pub event: Arc<EventRecord>,
     pub deliveries: Vec<(Delivery, Webhook)>,
 }
 
@@ -146,7 +148,7 @@ impl Reservation {
                 .map(|w| (Delivery::new(event, &w.id, Some(&owner)), w.clone()))
                 .collect();
             permit.send(Announced {
-                event: event.clone(),
+                event: Arc::new(event.clone()),
                 deliveries,
             });
         }

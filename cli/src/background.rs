@@ -28,7 +28,7 @@ impl Background {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(refresh_timer(app.clone(), stopped.clone()));
-        tasks.spawn(wxopen::service::events::deliver::run_loop(
+        tasks.spawn(wxopen::service::events::workers::run_loop(
             app.clone(),
             stopped.clone(),
         ));

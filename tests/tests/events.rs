@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wxopen::service::events::deliver;
 use wxopen::service::events::signing::{verify, SIGNATURE_HEADER};
+use wxopen::service::events::{deliver, workers};
 use wxopen::store::TenantScope;
 use wxopen_tests::{Backend, SignedPush};
 
@@ -141,7 +141,7 @@ async fn subscribe(api: &Api, key: &str, url: &str, patterns: &[&str]) -> (Strin
 /// Works every due delivery once, as `serve`'s loop or a worker Lambda would.
 async fn deliver_due(api: &Api) -> usize {
     let client = deliver::client(&api.env.app).unwrap();
-    deliver::drain(&api.env.app, &client, "test-worker")
+    workers::drain(&api.env.app, &client, "test-worker")
         .await
         .unwrap()
 }
@@ -419,7 +419,7 @@ async fn a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart(
     api.env.sim.advance(Duration::from_secs(120));
     let client = deliver::client(&restarted).unwrap();
     assert_eq!(
-        deliver::drain(&restarted, &client, "restarted")
+        workers::drain(&restarted, &client, "restarted")
             .await
             .unwrap(),
         1
@@ -505,7 +505,7 @@ async fn the_serve_loop_attempts_a_new_delivery_as_soon_as_its_event_is_recorded
     let receiver = Receiver::start(&[]).await;
     subscribe(&api, &key, &receiver.url, &["message.*"]).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let delivering = tokio::spawn(deliver::run_loop(api.env.app.clone(), stopped));
+    let delivering = tokio::spawn(workers::run_loop(api.env.app.clone(), stopped));
 
     // When a follower writes
     let openid = follower(&api);

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wxopen::crypto::MsgCrypt;
-use wxopen::service::events::{deliver, webhooks};
+use wxopen::service::events::{webhooks, workers};
 use wxopen::telemetry::{self, MetricSink};
 use wxopen_bench::{signed_push, sqlite_app, Failure};
 use wxopen_sim::{SimConfig, Simulator};
@@ -105,7 +105,7 @@ async fn main() -> Result<(), Failure> {
     )
     .await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let delivering = tokio::spawn(deliver::run_loop(app.clone(), stopped));
+    let delivering = tokio::spawn(workers::run_loop(app.clone(), stopped));
 
     let c = &sim.config().component;
     let crypt = MsgCrypt::new(

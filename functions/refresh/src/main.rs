@@ -9,7 +9,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use std::time::Duration;
-use wxopen::service::events::deliver;
+use wxopen::service::events::{deliver, workers};
 use wxopen::service::refresh;
 use wxopen::service::worker::{Feed, Worker};
 use wxopen::startup::time_until;
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
         let resumed = worker.run_until(Feed::backlog(), stop).await;
         let owner = format!("lambda-{}", event.context.request_id);
         let client = deliver::client(app)?;
-        let deliveries = deliver::drain(app, &client, &owner).await?;
+        let deliveries = workers::drain(app, &client, &owner).await?;
         Ok(json!({
             "refresh": scheduled,
             "resumed_chunks": resumed.worked(),

@@ -14,7 +14,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_dynamo::AttributeValue;
 use std::time::Duration;
-use wxopen::service::events::deliver;
+use wxopen::service::events::{deliver, workers};
 use wxopen::service::worker::{Feed, QueueItem, Worker};
 use wxopen::startup::time_until;
 use wxopen::store::dynamo::{chunk_of_stream_keys, delivery_of_keys, TABLE_KEY_PK, TABLE_KEY_SK};
@@ -73,7 +73,7 @@ async fn main() -> Result<(), Error> {
             })
             .collect();
         let owner = format!("lambda-{}", event.context.request_id);
-        for sequence_number in deliver::work_announced(app, client, deliveries, &owner).await {
+        for sequence_number in workers::work_announced(app, client, deliveries, &owner).await {
             fail(sequence_number);
         }
         Ok::<_, Error>(response)

@@ -9,5 +9,6 @@ pub mod record;
 pub mod reply;
 pub mod signing;
 pub mod webhooks;
+pub mod workers;
 
 pub use record::{record, record_lifecycle, tenant_of};

@@ -158,6 +158,16 @@ fn follower(api: &Api) -> String {
     api.env.sim.followers(APPID)[0].clone()
 }
 
+/// The sandbox follower writes `content` to the account: the simulator
+/// pushes it as WeChat does, and answers what wxopen answered.
+async fn follower_writes(api: &Api, content: &str) -> wxopen_sim::PushOutcome {
+    api.env
+        .sim
+        .user_message(APPID, &follower(api), content)
+        .await
+        .unwrap()
+}
+
 /// A text push as WeChat sends it, with a given MsgId.
 fn text_push(api: &Api, openid: &str, msg_id: u64, content: &str) -> SignedPush {
     let now = api.env.sim.now();
@@ -191,12 +201,7 @@ async fn a_follower_message_becomes_one_event_delivered_once_with_a_valid_signat
 
     // When a follower writes to the account
     let openid = follower(&api);
-    let out = api
-        .env
-        .sim
-        .user_message(APPID, &openid, "Where is my order?")
-        .await
-        .unwrap();
+    let out = follower_writes(&api, "Where is my order?").await;
     assert_eq!(out.response_body.as_deref(), Some("success"));
 
     // Then exactly one event is recorded, with every field WeChat sent
@@ -301,12 +306,7 @@ async fn a_receiver_answering_500_500_200_gets_three_attempts_of_one_event(backe
     let (api, key) = start(backend).await;
     let receiver = Receiver::start(&[500, 500]).await;
     subscribe(&api, &key, &receiver.url, &["message.text"]).await;
-    let openid = follower(&api);
-    api.env
-        .sim
-        .user_message(APPID, &openid, "hi")
-        .await
-        .unwrap();
+    follower_writes(&api, "hi").await;
 
     assert_eq!(deliver_due(&api).await, 1);
     // The retry waits for its time: nothing is due a moment later
@@ -366,12 +366,7 @@ async fn a_delivery_pending_when_the_process_stops_is_delivered_after_a_restart(
     let url = down.url.clone();
     drop(down);
     subscribe(&api, &key, &url, &["message.*"]).await;
-    let openid = follower(&api);
-    api.env
-        .sim
-        .user_message(APPID, &openid, "hello?")
-        .await
-        .unwrap();
+    follower_writes(&api, "hello?").await;
     assert_eq!(deliver_due(&api).await, 1);
 
     // A worker claims the retry and dies mid-attempt (its lease is all that is left)
@@ -455,12 +450,7 @@ async fn a_new_delivery_is_announced_leased_and_attempted_without_a_claim(backen
     let mut announced = api.env.app.announcer.listen("deliver-test");
 
     // When a follower writes
-    let openid = follower(&api);
-    api.env
-        .sim
-        .user_message(APPID, &openid, "announced")
-        .await
-        .unwrap();
+    follower_writes(&api, "announced").await;
 
     // Then the event's own write leased its delivery to the listener, which
     // is told of it with the event and the subscription
@@ -508,12 +498,7 @@ async fn the_serve_loop_attempts_a_new_delivery_as_soon_as_its_event_is_recorded
     let delivering = tokio::spawn(workers::run_loop(api.env.app.clone(), stopped));
 
     // When a follower writes
-    let openid = follower(&api);
-    api.env
-        .sim
-        .user_message(APPID, &openid, "announced")
-        .await
-        .unwrap();
+    follower_writes(&api, "announced").await;
 
     // Then the receiver gets it, and its one attempt was recorded under the
     // lease the event's own write took
@@ -551,12 +536,7 @@ async fn a_new_delivery_whose_announcement_was_lost_is_polled_once_its_lease_run
     let receiver = Receiver::start(&[]).await;
     subscribe(&api, &key, &receiver.url, &["message.*"]).await;
     let announced = api.env.app.announcer.listen("dies-after-recording");
-    let openid = follower(&api);
-    api.env
-        .sim
-        .user_message(APPID, &openid, "lost")
-        .await
-        .unwrap();
+    follower_writes(&api, "lost").await;
     // ... and dies before working the one it was told of
     drop(announced);
 
@@ -604,12 +584,7 @@ async fn a_tenant_sees_none_of_another_tenants_webhooks_or_events(backend: Backe
     let send_only = api.key.clone();
     let receiver = Receiver::start(&[]).await;
     let (webhook_a, _) = subscribe(&api, &key_a, &receiver.url, &["*"]).await;
-    let openid = follower(&api);
-    api.env
-        .sim
-        .user_message(APPID, &openid, "for acme")
-        .await
-        .unwrap();
+    follower_writes(&api, "for acme").await;
     let events = feed(&api, &key_a).await;
     assert_eq!(events.len(), 1);
     let event_id = events[0]["id"].as_str().unwrap();
@@ -837,13 +812,7 @@ async fn a_passive_reply_reaches_the_follower_encrypted(backend: Backend) {
     );
     subscribe_for_replies(&api, &key, &receiver.url).await;
 
-    let openid = follower(&api);
-    let out = api
-        .env
-        .sim
-        .user_message(APPID, &openid, "Where is it?")
-        .await
-        .unwrap();
+    let out = follower_writes(&api, "Where is it?").await;
     let body = out.response_body.expect("an answer");
     assert_eq!(decrypted_reply(&api, &body), "Your parcel is on its way");
 
@@ -877,12 +846,7 @@ async fn an_image_reply_and_a_news_reply_reach_the_follower_as_wechat_reads_them
     // An image answers a follower's message
     *receiver.state.reply.lock().unwrap() =
         Some(json!({"reply": {"msgtype": "image", "media_id": "MEDIA_menu_1"}}).to_string());
-    let out = api
-        .env
-        .sim
-        .user_message(APPID, &openid, "menu?")
-        .await
-        .unwrap();
+    let out = follower_writes(&api, "menu?").await;
     let fields = reply_fields(&api, &out.response_body.expect("an answer"));
     assert_eq!(fields["xml/MsgType"], "image", "{fields:?}");
     assert_eq!(fields["xml/Image/MediaId"], "MEDIA_menu_1");
@@ -923,19 +887,13 @@ async fn a_reply_wechat_could_not_show_is_answered_success(backend: Backend) {
     let (api, key) = start(backend).await;
     let receiver = Receiver::start(&[]).await;
     subscribe_for_replies(&api, &key, &receiver.url).await;
-    let openid = follower(&api);
     // Two articles answer a follower's message: WeChat shows only one, and
     // an answer it cannot read shows the follower an error, so wxopen
     // answers `success` rather than pass it on.
     let article = json!({"title": "Menu", "url": "https://shop.example.com/menu"});
     *receiver.state.reply.lock().unwrap() =
         Some(json!({"reply": {"msgtype": "news", "articles": [article, article]}}).to_string());
-    let out = api
-        .env
-        .sim
-        .user_message(APPID, &openid, "menu?")
-        .await
-        .unwrap();
+    let out = follower_writes(&api, "menu?").await;
     assert_eq!(out.response_body.as_deref(), Some("success"));
     // and the event is still recorded and delivered
     assert_eq!(deliver_due(&api).await, 1);

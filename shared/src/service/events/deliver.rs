@@ -84,17 +84,7 @@ pub async fn work_one(
         DeliveryClaim::Claimed(d) => d,
         _ => return Ok(Worked::Skipped),
     };
-    let event = app.store.get_event(&claimed.event_id, now).await?;
-    let webhook = app.store.get_webhook(&claimed.webhook_id).await?;
-    attempt_and_record(
-        app,
-        client,
-        &claimed,
-        owner,
-        event.as_ref(),
-        webhook.as_ref(),
-    )
-    .await
+    load_and_attempt(app, client, &claimed, owner).await
 }
 
 /// Whether a delivery leased when it was recorded still has time for a whole
@@ -143,20 +133,23 @@ pub async fn work_streamed(
                 && d.lease_owner.as_deref() == Some(STREAM_OWNER)
                 && lease_left(d, now)
         });
-    let Some(delivery) = leased else {
-        return work_one(app, client, reference, owner).await;
-    };
-    let event = app.store.get_event(&delivery.event_id, now).await?;
-    let webhook = app.store.get_webhook(&delivery.webhook_id).await?;
-    attempt_and_record(
-        app,
-        client,
-        &delivery,
-        STREAM_OWNER,
-        event.as_ref(),
-        webhook.as_ref(),
-    )
-    .await
+    match leased {
+        Some(delivery) => load_and_attempt(app, client, &delivery, STREAM_OWNER).await,
+        None => work_one(app, client, reference, owner).await,
+    }
+}
+
+/// One attempt of `held` (by `owner`) with its event and subscription as
+/// stored now (either may be gone: the attempt then records why).
+async fn load_and_attempt(
+    app: &App,
+    client: &reqwest::Client,
+    held: &Delivery,
+    owner: &str,
+) -> Result<Worked, StoreError> {
+    let event = app.store.get_event(&held.event_id, app.now()).await?;
+    let webhook = app.store.get_webhook(&held.webhook_id).await?;
+    attempt_and_record(app, client, held, owner, event.as_ref(), webhook.as_ref()).await
 }
 
 /// One attempt of `claimed` (held by `owner`), recorded with what follows it.

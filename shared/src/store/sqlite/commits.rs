@@ -35,7 +35,7 @@ struct Run<'a, 't> {
 /// Writes waiting for the writer.
 #[derive(Default)]
 pub(super) struct Queue {
-    jobs: Mutex<Pending>,
+    pending: Mutex<Pending>,
     /// Wakes the writer thread when writes arrive while it waits.
     arrived: Condvar,
 }
@@ -71,7 +71,7 @@ impl Queue {
                 let _ = tx.send(answer);
             })
         });
-        let mut pending = lock_jobs(&self.jobs);
+        let mut pending = lock(&self.pending);
         pending.jobs.push(job);
         // One wake per group, not per write: a busy writer finds it queued.
         if std::mem::take(&mut pending.idle) {
@@ -85,7 +85,7 @@ impl Queue {
     pub(super) fn run_writer(&self, writer: &Mutex<Connection>, cappid: &str) {
         loop {
             let group: Vec<Job> = {
-                let mut pending = lock_jobs(&self.jobs);
+                let mut pending = lock(&self.pending);
                 while pending.jobs.is_empty() {
                     if pending.closed {
                         return;
@@ -105,26 +105,9 @@ impl Queue {
 
     /// Ends the writer thread once what is queued is committed.
     pub(super) fn close(&self) {
-        let mut pending = lock_jobs(&self.jobs);
+        let mut pending = lock(&self.pending);
         pending.closed = true;
         self.arrived.notify_one();
-    }
-
-    /// Takes the writer and commits every queued write, if any are left.
-    #[cfg(test)]
-    pub(super) fn commit_queued(&self, writer: &Mutex<Connection>, cappid: &str) {
-        let mut conn = lock(writer);
-        loop {
-            let group: Vec<Job> = {
-                let mut pending = lock_jobs(&self.jobs);
-                let n = pending.jobs.len().min(MAX_GROUP);
-                pending.jobs.drain(..n).collect()
-            };
-            if group.is_empty() {
-                return;
-            }
-            commit_group(&mut conn, cappid, group);
-        }
     }
 }
 
@@ -185,10 +168,6 @@ where
     out
 }
 
-fn lock_jobs(m: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +191,13 @@ mod tests {
         }
     }
 
+    /// Commits everything queued, on this thread, as the writer thread does
+    /// before it ends.
+    fn commit_all(queue: &Queue, db: &Mutex<Connection>) {
+        queue.close();
+        queue.run_writer(db, "cappid");
+    }
+
     fn rows(db: &Mutex<Connection>) -> Vec<i64> {
         let conn = lock(db);
         let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
@@ -233,7 +219,7 @@ mod tests {
             panic!("a bug in one write")
         });
         let last = queue.push(insert(3));
-        queue.commit_queued(&db, "cappid");
+        commit_all(&queue, &db);
 
         let mut first = first;
         let mut failing = failing;
@@ -259,14 +245,14 @@ mod tests {
             t.execute("INSERT INTO child (pid) VALUES (9)", [])?;
             Ok(9)
         });
-        queue.commit_queued(&db, "cappid");
+        commit_all(&queue, &db);
 
         assert!(kept.try_recv().unwrap().is_err());
         assert!(dangling.try_recv().unwrap().is_err());
         assert_eq!(rows(&db), Vec::<i64>::new());
         // and the writer is usable again
         let mut next = queue.push(insert(5));
-        queue.commit_queued(&db, "cappid");
+        commit_all(&queue, &db);
         assert_eq!(next.try_recv().unwrap().unwrap(), 5);
         assert_eq!(rows(&db), vec![5]);
     }
@@ -299,7 +285,7 @@ mod tests {
         let mut answers: Vec<_> = (0..(MAX_GROUP as i64 * 2 + 1))
             .map(|x| queue.push(insert(x)))
             .collect();
-        queue.commit_queued(&db, "cappid");
+        commit_all(&queue, &db);
         for (x, answer) in answers.iter_mut().enumerate() {
             assert_eq!(answer.try_recv().unwrap().unwrap(), x as i64);
         }

@@ -59,7 +59,6 @@ impl StateStore for SqliteStore {
 struct Inner {
     component_appid: String,
     reads: AtomicU64,
-    writes: AtomicU64,
     /// Writes by operation name (what one follower push or one delivery costs).
     writes_by_operation: Mutex<BTreeMap<&'static str, u64>>,
     /// Used by the writer thread (and by reads of an in-memory database).
@@ -159,7 +158,6 @@ impl SqliteStore {
                 component_appid: component_appid.to_owned(),
                 reads: AtomicU64::new(0),
                 writes_by_operation: Mutex::default(),
-                writes: AtomicU64::new(0),
                 writer,
                 queue,
                 readers,
@@ -180,7 +178,7 @@ impl SqliteStore {
     pub fn operation_counts(&self) -> OperationCounts {
         OperationCounts {
             reads: self.inner.reads.load(Ordering::Relaxed),
-            writes: self.inner.writes.load(Ordering::Relaxed),
+            writes: lock(&self.inner.writes_by_operation).values().sum(),
         }
     }
 
@@ -198,7 +196,6 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &str) -> StoreResult<T> + Send + 'static,
     {
-        self.inner.writes.fetch_add(1, Ordering::Relaxed);
         *lock(&self.inner.writes_by_operation).entry(op).or_default() += 1;
         // Queued before any await, and committed by the writer thread: a
         // caller that goes away still has its write done (or not) whole.

@@ -316,6 +316,11 @@ impl<const MIN: usize, const MAX: usize> Recipients<MIN, MAX> {
         self.0
     }
 
+    /// The openids as the WeChat calls take them.
+    pub fn into_strings(self) -> Vec<String> {
+        self.0.into_iter().map(OpenId::into_string).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

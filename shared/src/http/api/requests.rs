@@ -75,12 +75,7 @@ impl From<TemplateMessageRequest> for TemplateSend {
                 data: r.data.0,
                 client_msg_id: None,
             },
-            recipients: r
-                .touser
-                .into_vec()
-                .into_iter()
-                .map(OpenId::into_string)
-                .collect(),
+            recipients: r.touser.into_strings(),
         }
     }
 }
@@ -406,7 +401,7 @@ impl TryFrom<MassMessageRequest> for MassRequest {
             (true, None, None) => MassTarget::All,
             (false, Some(tag), None) => MassTarget::Tag(tag),
             (false, None, Some(list)) => {
-                MassTarget::OpenIds(list.into_vec().into_iter().map(OpenId::into_string).collect())
+                MassTarget::OpenIds(list.into_strings())
             }
             (false, None, None) => {
                 return Err(ApiError::field(

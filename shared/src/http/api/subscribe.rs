@@ -8,7 +8,7 @@ use super::requests::TemplateRecipients;
 use super::views::{InlineSendBody, JobAcceptedBody};
 use super::{bulk_send, idempotent_send};
 use crate::app::App;
-use crate::domain::{HttpUrl, InvalidValue, OpenId, TemplateId, Text};
+use crate::domain::{HttpUrl, InvalidValue, TemplateId, Text};
 use crate::http::api::body;
 use crate::http::{ApiError, Params, Request, Response};
 use crate::service::send::SubscribeSend;
@@ -96,12 +96,7 @@ impl TryFrom<SubscribeMessageRequest> for SubscribeSend {
                 }),
                 data,
             },
-            recipients: r
-                .touser
-                .into_vec()
-                .into_iter()
-                .map(OpenId::into_string)
-                .collect(),
+            recipients: r.touser.into_strings(),
         })
     }
 }

@@ -49,6 +49,24 @@ async fn stored_profile(api: &Api, appid: &str) -> AuthorizerProfile {
         .profile
 }
 
+/// The profile as stored, after the account was rebranded at WeChat and
+/// WeChat turned busy on api_get_authorizer_info (so wxopen cannot know yet).
+async fn rebranded_while_wechat_is_busy(api: &Api) -> AuthorizerProfile {
+    let kept = stored_profile(api, APPID).await;
+    api.env
+        .sim
+        .change_profile(APPID, &rebrand("Sandbox Roasters"))
+        .unwrap();
+    api.env.sim.set_fault(
+        paths::AUTHORIZER_INFO,
+        FaultSpec {
+            rate: 1.0,
+            kind: Fault::Busy,
+        },
+    );
+    kept
+}
+
 /// A rename, a new alias, a lost verification and a newly opened card feature.
 fn rebrand(nick_name: &str) -> ProfileChange {
     ProfileChange {
@@ -155,18 +173,7 @@ async fn a_refresh_picks_up_a_change_made_at_wechat(backend: Backend) {
 async fn a_wechat_failure_on_refresh_is_503_and_keeps_the_stored_profile(backend: Backend) {
     // Given a change at WeChat, and WeChat busy on api_get_authorizer_info
     let api = Api::start(backend).await;
-    let kept = stored_profile(&api, APPID).await;
-    api.env
-        .sim
-        .change_profile(APPID, &rebrand("Sandbox Roasters"))
-        .unwrap();
-    api.env.sim.set_fault(
-        paths::AUTHORIZER_INFO,
-        FaultSpec {
-            rate: 1.0,
-            kind: Fault::Busy,
-        },
-    );
+    let kept = rebranded_while_wechat_is_busy(&api).await;
 
     // When the client asks for a refresh
     let r = refresh_profile(&api, APPID).await;
@@ -301,18 +308,7 @@ async fn the_reconcile_refreshes_every_active_authorizers_profile(backend: Backe
 async fn a_profile_failure_is_counted_and_does_not_fail_the_reconcile(backend: Backend) {
     // Given a change at WeChat, and WeChat busy on api_get_authorizer_info only
     let api = Api::start(backend).await;
-    let kept = stored_profile(&api, APPID).await;
-    api.env
-        .sim
-        .change_profile(APPID, &rebrand("Sandbox Roasters"))
-        .unwrap();
-    api.env.sim.set_fault(
-        paths::AUTHORIZER_INFO,
-        FaultSpec {
-            rate: 1.0,
-            kind: Fault::Busy,
-        },
-    );
+    let kept = rebranded_while_wechat_is_busy(&api).await;
 
     // When the scheduled run does the daily reconcile
     let run = refresh::scheduled(&api.env.app).await.unwrap();

@@ -158,15 +158,7 @@ async fn a_small_request_is_answered_inline_per_recipient(backend: Backend) {
 async fn a_large_request_becomes_a_job_that_reaches_every_follower_once(backend: Backend) {
     // Given 45 followers, an inline limit of 20, chunks of 15 and the in-process worker of `serve`
     let api = Api::start_with(with_followers(backend, 45, 0, "15")).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(
-        wxopen::service::worker::Worker::new(api.env.app.clone(), "serve-test").run_until(
-            wxopen::service::worker::Feed::polling(wxopen::service::worker::POLL_INTERVAL),
-            async {
-                let _ = stopped.await;
-            },
-        ),
-    );
+    let worker = api.start_serve_worker();
     let openids = extra_followers(45);
 
     // When one notification goes to all 45
@@ -201,8 +193,7 @@ async fn a_large_request_becomes_a_job_that_reaches_every_follower_once(backend:
     assert!(got.values().all(|n| *n == 1), "{got:?}");
     // and no template message was sent instead
     assert!(api.env.sim.template_sends(APPID).is_empty());
-    let _ = stop.send(());
-    let _ = worker.await;
+    worker.stop().await;
 }
 
 async fn followers_who_did_not_subscribe_fail_alone_and_the_job_is_done(backend: Backend) {

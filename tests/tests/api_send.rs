@@ -79,15 +79,7 @@ async fn a_large_send_becomes_a_job_the_serve_worker_completes_with_finish_event
 ) {
     // Given 45 followers, an inline limit of 20, chunks of 15 and the in-process worker of `serve` running
     let api = Api::start_with(small_jobs(backend, 45, "15")).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(
-        wxopen::service::worker::Worker::new(api.env.app.clone(), "serve-test").run_until(
-            wxopen::service::worker::Feed::polling(wxopen::service::worker::POLL_INTERVAL),
-            async {
-                let _ = stopped.await;
-            },
-        ),
-    );
+    let worker = api.start_serve_worker();
     let mut openids = extra_followers(43);
     openids.push("oSbx01Unfollow00000000000001".into());
     openids.push("oSbx01Blocked000000000000001".into());
@@ -153,8 +145,7 @@ async fn a_large_send_becomes_a_job_the_serve_worker_completes_with_finish_event
         .get(&format!("/v1/jobs/{job_id}?limit=20"), Some(&api.key))
         .await;
     assert_eq!(page.body["next_cursor"], 20);
-    let _ = stop.send(());
-    let _ = worker.await;
+    worker.stop().await;
 }
 
 async fn a_worker_killed_mid_chunk_is_resumed_without_sending_anyone_twice(backend: Backend) {

@@ -99,15 +99,7 @@ async fn fifty_racers_under_faults_cause_one_renewal_and_each_gets_the_token_or_
 async fn a_thousand_recipient_job_under_faults_sends_everyone_exactly_once() {
     // Given an account with 1,000 more followers and serve's worker running
     let (api, proxy) = api_behind_proxy(1000).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(
-        wxopen::service::worker::Worker::new(api.env.app.clone(), "serve-test").run_until(
-            wxopen::service::worker::Feed::polling(wxopen::service::worker::POLL_INTERVAL),
-            async {
-                let _ = stopped.await;
-            },
-        ),
-    );
+    let worker = api.start_serve_worker();
     let openids = extra_followers(1000);
     let body = template_body(&openids);
 
@@ -145,8 +137,7 @@ async fn a_thousand_recipient_job_under_faults_sends_everyone_exactly_once() {
     })
     .await;
     proxy.set_plan(FaultPlan::none());
-    let _ = stop.send(());
-    let _ = worker.await;
+    worker.stop().await;
     let seen = proxy.counts();
     println!("DynamoDB requests and injected faults: {seen:?}");
     assert!(seen.total_faults() > 0, "no fault was injected: {seen:?}");

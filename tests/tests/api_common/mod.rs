@@ -185,10 +185,37 @@ impl Api {
     }
 
     /// Runs the worker until nothing is claimable.
+    /// `serve`'s in-process send worker, polling the queue, until stopped.
+    pub fn start_serve_worker(&self) -> ServeWorker {
+        use wxopen::service::worker::{Feed, Worker, POLL_INTERVAL};
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(Worker::new(self.env.app.clone(), "serve-test").run_until(
+            Feed::polling(POLL_INTERVAL),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        ServeWorker { stop, task }
+    }
+
     pub async fn drain(&self, owner: &str) -> wxopen::service::worker::WorkReport {
         let report = wxopen::service::worker::drain(&self.env.app, owner).await;
         assert!(report.failed.is_empty(), "drain: {report:?}");
         report
+    }
+}
+
+/// A running [`Api::start_serve_worker`].
+pub struct ServeWorker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<wxopen::service::worker::WorkReport>,
+}
+
+impl ServeWorker {
+    /// Stops it, once its chunks in flight are finished or released.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 

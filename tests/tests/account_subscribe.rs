@@ -244,11 +244,7 @@ async fn a_spent_quota_stops_the_job_with_its_reason(backend: Backend) {
 
     // Then the job stopped for the quota with the rest unsent
     let job = api.job_settled(&job_id).await;
-    assert_eq!(job["state"], "stopped", "{job}");
-    assert_eq!(job["stop_reason"], "quota_exhausted");
-    assert_eq!(job["wechat_errcode"], 45009);
-    assert_eq!(job["counts"]["sent"], 25);
-    assert_eq!(job["counts"]["unsent"], 35);
+    assert_stopped_by_quota(&job, 25, 35);
     assert_eq!(received(&api).values().sum::<u64>(), 25);
     // and an inline notification now answers 429
     let r = api

@@ -272,11 +272,7 @@ async fn a_spent_quota_stops_the_job_and_counts_the_unsent(backend: Backend) {
 
     // Then the job stopped for the quota with the rest unsent
     let job = api.job_settled(&job_id).await;
-    assert_eq!(job["state"], "stopped", "{job}");
-    assert_eq!(job["stop_reason"], "quota_exhausted");
-    assert_eq!(job["wechat_errcode"], 45009);
-    assert_eq!(job["counts"]["sent"], 25);
-    assert_eq!(job["counts"]["unsent"], 35);
+    assert_stopped_by_quota(&job, 25, 35);
     assert_eq!(api.env.sim.template_sends(APPID).len(), 25);
     // and an inline send now answers 429
     let r = api.send_template(&[sandbox_openid(1, 1)], None).await;

@@ -219,6 +219,16 @@ impl ServeWorker {
     }
 }
 
+/// A job the account's daily quota stopped (WeChat's 45009) after `sent`
+/// recipients, `unsent` left.
+pub fn assert_stopped_by_quota(job: &Value, sent: u64, unsent: u64) {
+    assert_eq!(job["state"], "stopped", "{job}");
+    assert_eq!(job["stop_reason"], "quota_exhausted");
+    assert_eq!(job["wechat_errcode"], 45009);
+    assert_eq!(job["counts"]["sent"], sent);
+    assert_eq!(job["counts"]["unsent"], unsent);
+}
+
 pub fn template_path(appid: &str) -> String {
     format!("/v1/authorizers/{appid}/template-messages")
 }

@@ -46,7 +46,7 @@ pub(super) fn component_token(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let limit = ctx.w.cfg.limits.component_token_per_day;
     if !ctx.w.component_counters.take(
         crate::world::Quota::ComponentTokenDay,
-        ctx.now / 86400,
+        ctx.now / super::DAY,
         limit,
     ) {
         return Err(ApiError::new(45009, "reach max api daily quota limit"));

@@ -2,12 +2,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{format_error, ok, s, u, ApiError, Ctx};
+use super::{format_error, ok, s, u, ApiError, Ctx, DAY};
 use crate::push::PushEvent;
 use crate::world::{Account, Quota};
 
 const MINUTE: u64 = 60;
-const DAY: u64 = 86400;
 
 pub(super) fn template_send(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let now = ctx.now;

@@ -369,6 +369,9 @@ pub(crate) fn ok() -> Value {
     json!({"errcode": 0, "errmsg": "ok"})
 }
 
+/// The day a daily quota counts in: unix seconds over this.
+pub(super) const DAY: u64 = 86400;
+
 const MAX_BODY: usize = 24 * 1024 * 1024;
 
 /// The WeChat API endpoint served at `path`, if any.

@@ -100,7 +100,7 @@ pub(super) fn quota_get(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
         }
         _ => return Err(ApiError::new(76021, "cgi_path not found")),
     };
-    let day = ctx.now / 86400;
+    let day = ctx.now / super::DAY;
     let used = ctx.account()?.counters.used(quota, day).min(limit);
     Ok(
         json!({"errcode": 0, "errmsg": "ok", "quota": {"daily_limit": limit, "used": used, "remain": limit - used}}),

@@ -7,10 +7,8 @@
 
 use serde_json::Value;
 
-use super::{format_error, ok, s, ApiError, Ctx};
+use super::{format_error, ok, s, ApiError, Ctx, DAY};
 use crate::world::Quota;
-
-const DAY: u64 = 86400;
 
 /// Characters of a value.
 const MAX_VALUE_CHARS: usize = 20;

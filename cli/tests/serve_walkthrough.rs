@@ -340,16 +340,31 @@ async fn the_readme_walkthrough_runs_against_the_real_binary() {
     let event: Value = serde_json::from_slice(&body).expect("event json");
     assert_eq!(event["data"]["content"], "Where is my order?", "{event}");
     let event_id = event["id"].as_str().expect("event id");
-    let recorded: Value = http
-        .get(format!("{url}/v1/events/{event_id}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("get event")
-        .json()
-        .await
-        .expect("event view");
+    // The receiver answers before the worker records the answer, so the attempt is
+    // looked for until it is recorded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let recorded = loop {
+        let recorded: Value = http
+            .get(format!("{url}/v1/events/{event_id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("get event")
+            .json()
+            .await
+            .expect("event view");
+        if recorded["deliveries"][0]["state"] != "pending" {
+            break recorded;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "attempt not recorded in 20 s: {recorded}\n{}",
+            served.drain_output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let delivery = &recorded["deliveries"][0];
+    assert_eq!(delivery["state"], "succeeded", "{recorded}");
     assert_eq!(delivery["attempt_count"], 1, "{recorded}");
     assert_eq!(received.lock().expect("received").len(), 1);
 

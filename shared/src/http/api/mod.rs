@@ -5,7 +5,7 @@
 //!
 //! How to add a route:
 //! 1. a line in `http::ROUTES` (and its `Handler`), and the route in `template.yaml`;
-//! 2. its body types in `requests.rs` (serde + `ToSchema`, checked domain types
+//! 2. its body types in `requests/`, one file per resource (serde + `ToSchema`, checked domain types
 //!    inside, `TryFrom` into what the service takes) and its answer in `views.rs`;
 //! 3. the handler here with its `#[utoipa::path]` (success answers, links);
 //! 4. its operation in `http::openapi` (`paths(...)` and the error codes it can

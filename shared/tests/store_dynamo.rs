@@ -122,6 +122,7 @@ fn job(id: &str, chunk_count: u32) -> Job {
         total: chunk_count * 2,
         chunk_count,
         chunks_done: 0,
+        chunks_stopped: 0,
         state: JobState::Queued,
         stop_reason: None,
         created_at: 1_000,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use store_contract::{Store, COMPONENT_APPID, NOW};
 use wxopen::store::sqlite::SqliteStore;
-use wxopen::store::{AuthorizationGrant, AuthorizerStore, StoreError};
+use wxopen::store::{AuthorizationGrant, AuthorizerStore, ChunkState, StoreError};
 
 /// A fresh directory under cargo's scratch space for integration tests
 /// (`target/tmp`), kept after the test so a failure can be inspected.
@@ -115,7 +115,36 @@ async fn reopening_keeps_records_and_schema() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
+}
+
+/// A file from before stopped chunks were counted on their job: the migration
+/// counts them from the chunks, so a stopped job in flight is still seen to end.
+#[tokio::test]
+async fn the_migration_counts_the_stopped_chunks_of_jobs_already_stored() {
+    let path = scratch_dir().join("state.db");
+    let store = file_store(&path, COMPONENT_APPID);
+    let refs = store_contract::stored_job(&store, "J1", 3).await;
+    let ends = [ChunkState::Done, ChunkState::Stopped, ChunkState::Stopped];
+    for (c, state) in refs.iter().zip(ends) {
+        store.claim_chunk(c, "w1", NOW, NOW + 60).await.unwrap();
+        store.finish_chunk(c, "w1", &[], state).await.unwrap();
+    }
+    drop(store);
+    // the schema as it was before the column
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    conn.execute_batch("ALTER TABLE job DROP COLUMN chunks_stopped; PRAGMA user_version = 5;")
+        .unwrap();
+    drop(conn);
+
+    let j = file_store(&path, COMPONENT_APPID)
+        .get_job("J1", NOW)
+        .await
+        .unwrap()
+        .expect("job");
+    assert_eq!((j.chunks_done, j.chunks_stopped), (1, 2));
 }
 
 #[test]
@@ -308,6 +337,7 @@ async fn purge_deletes_expired_rows_of_every_kind_and_nothing_else() {
             total: 4,
             chunk_count: 2,
             chunks_done: 2,
+            chunks_stopped: 0,
             state: JobState::Done,
             stop_reason: None,
             created_at: NOW - 7200,

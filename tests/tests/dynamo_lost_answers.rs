@@ -39,6 +39,7 @@ fn job(id: &str, chunks: u32) -> (Job, Vec<Chunk>) {
         total: chunks,
         chunk_count: chunks,
         chunks_done: 0,
+        chunks_stopped: 0,
         state: JobState::Queued,
         stop_reason: None,
         created_at: NOW,

@@ -64,6 +64,7 @@ fn job(api: &Api, id: &str, chunk_count: u32) -> Job {
         total: chunk_count,
         chunk_count,
         chunks_done: 0,
+        chunks_stopped: 0,
         state: JobState::Queued,
         stop_reason: None,
         created_at: now,

@@ -111,6 +111,7 @@ async fn seed(store: &dyn StateStore) -> BenchResult<()> {
         total: 200,
         chunk_count: 1,
         chunks_done: 0,
+        chunks_stopped: 0,
         state: JobState::Running,
         stop_reason: None,
         created_at: NOW,

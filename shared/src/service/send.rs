@@ -221,6 +221,7 @@ pub async fn enqueue_job(
         total,
         chunk_count: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
         chunks_done: 0,
+        chunks_stopped: 0,
         state: JobState::Queued,
         stop_reason: None,
         created_at: now,

@@ -98,11 +98,14 @@ pub trait JobStore: Send + Sync {
         lease_until: u64,
     ) -> StoreResult<CheckpointOutcome>;
     /// Final results and state (Done or Stopped), lease cleared; conditional
-    /// on `lease_owner = owner`. A done chunk is then counted on its job, once,
-    /// and the job marked `Done` when every chunk has finished done (and it is
-    /// queued or running). SQLite does all of it in one write; DynamoDB counts
-    /// in the next write, so a crash between the two leaves the count short
-    /// and the job unmarked, and its view still reads done from its chunks.
+    /// on `lease_owner = owner`. The chunk is then counted on its job, once:
+    /// a done one in `chunks_done` (the job marked `Done` when every chunk has
+    /// finished done and it is queued or running), a stopped one in
+    /// `chunks_stopped`, so that whether every chunk has ended is read from
+    /// the job alone. SQLite does all of it in one write; DynamoDB counts in
+    /// the next write, so a crash between the two leaves the count short: a
+    /// done job is then never marked `Done` (its view still reads done from
+    /// its chunks), and a stopped job's counts never reach its chunk count.
     async fn finish_chunk(
         &self,
         chunk: &ChunkRef,
@@ -228,6 +231,7 @@ mod tests {
             total: chunk_count,
             chunk_count,
             chunks_done: 0,
+            chunks_stopped: 0,
             state,
             stop_reason: None,
             created_at: 1_000,

@@ -262,6 +262,9 @@ pub struct Job {
     pub chunk_count: u32,
     /// Chunks finished done, counted by the write that finished each.
     pub chunks_done: u32,
+    /// Chunks finished stopped, counted like `chunks_done`: with it, whether
+    /// every chunk has ended is known from the job alone.
+    pub chunks_stopped: u32,
     pub state: JobState,
     /// Stored as its text form (`code` or `code:errcode`).
     pub stop_reason: Option<StopReason>,

@@ -186,6 +186,49 @@ pub async fn a_job_is_done_once_its_last_chunk_finishes_done(store: Store) {
     assert_eq!(job_now("J3").await.state, JobState::Stopped);
 }
 
+/// A chunk that finishes stopped is counted on its job as a done one is, once,
+/// so whether every chunk has ended is read from the job alone.
+pub async fn finished_chunks_are_counted_on_the_job_done_and_stopped_apart(store: Store) {
+    let refs = stored_job(&store, "J1", 3).await;
+    for c in &refs {
+        store.claim_chunk(c, "w1", NOW, NOW + 60).await.unwrap();
+    }
+    let finish = |c: &ChunkRef, owner: &'static str, state: ChunkState| {
+        let (store, c) = (store.clone(), c.clone());
+        async move { store.finish_chunk(&c, owner, &[], state).await.unwrap() }
+    };
+    let counts = || {
+        let store = store.clone();
+        async move {
+            let j = store.get_job("J1", NOW).await.unwrap().expect("job");
+            (j.chunks_done, j.chunks_stopped, j.state)
+        }
+    };
+    assert_eq!(
+        finish(&refs[0], "w1", ChunkState::Done).await,
+        CheckpointOutcome::Saved
+    );
+    // a finish that lost its lease counts nothing
+    assert_eq!(
+        finish(&refs[1], "w2", ChunkState::Stopped).await,
+        CheckpointOutcome::LostLease
+    );
+    assert_eq!(counts().await, (1, 0, JobState::Queued));
+    assert_eq!(
+        finish(&refs[1], "w1", ChunkState::Stopped).await,
+        CheckpointOutcome::Saved
+    );
+    // finishing it again is refused (its lease is cleared) and not counted again
+    assert_eq!(
+        finish(&refs[1], "w1", ChunkState::Stopped).await,
+        CheckpointOutcome::LostLease
+    );
+    assert_eq!(counts().await, (1, 1, JobState::Queued));
+    finish(&refs[2], "w1", ChunkState::Stopped).await;
+    // every chunk has ended, and the job says so; stopped chunks never mark it done
+    assert_eq!(counts().await, (1, 2, JobState::Queued));
+}
+
 pub async fn claim_outcomes(store: Store) {
     let refs = stored_job(&store, "J1", 1).await;
     let c = &refs[0];

@@ -61,6 +61,7 @@ pub(crate) mod attr {
     pub const TOTAL: &str = "total";
     pub const CHUNK_COUNT: &str = "chunk_count";
     pub const CHUNKS_DONE: &str = "chunks_done";
+    pub const CHUNKS_STOPPED: &str = "chunks_stopped";
     pub const STATE: &str = "state";
     pub const STOP_REASON: &str = "stop_reason";
     pub const JOB_ID: &str = "job_id";

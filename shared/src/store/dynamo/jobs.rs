@@ -36,6 +36,7 @@ fn job_to_item(keys: &Keys, job: &Job, state: JobState) -> Item {
     item.insert(attr::TOTAL.into(), n(job.total));
     item.insert(attr::CHUNK_COUNT.into(), n(job.chunk_count));
     item.insert(attr::CHUNKS_DONE.into(), n(0));
+    item.insert(attr::CHUNKS_STOPPED.into(), n(0));
     item.insert(attr::STATE.into(), s(state.as_str()));
     put_opt(
         &mut item,
@@ -59,6 +60,8 @@ fn job_from_item(item: &Item) -> StoreResult<Job> {
         chunk_count: r.u32(attr::CHUNK_COUNT)?,
         chunks_done: u32::try_from(r.u64_or_zero(attr::CHUNKS_DONE)?)
             .map_err(|_| r.corrupt(attr::CHUNKS_DONE, "number out of range"))?,
+        chunks_stopped: u32::try_from(r.u64_or_zero(attr::CHUNKS_STOPPED)?)
+            .map_err(|_| r.corrupt(attr::CHUNKS_STOPPED, "number out of range"))?,
         state: r.parsed(attr::STATE, JobState::parse)?,
         stop_reason: r
             .opt_string(attr::STOP_REASON)?
@@ -189,6 +192,18 @@ impl DynamoStore {
             .await?;
         }
         Ok(())
+    }
+
+    /// Counts a stopped chunk on its job.
+    async fn count_stopped_chunk(&self, job_id: &str) -> StoreResult<()> {
+        self.update_if(
+            self.job_key(job_id),
+            "ADD #chunks_stopped :one",
+            "attribute_exists(#pk)",
+            Values::new().with(":one", n(1)),
+        )
+        .await
+        .map(|_| ())
     }
 
     fn creating(&self) -> Values {
@@ -410,14 +425,20 @@ impl JobStore for DynamoStore {
                 values,
             )
             .await?;
-        if saved && state == ChunkState::Done {
+        if saved {
             // Counted in a write of its own (a transaction costs twice and
             // buys little here): a crash in between leaves the count one short,
-            // so the job is never marked done in storage, and its view still
-            // reads done from its chunks. Counted once: the finish above
-            // succeeds once per chunk.
-            if let Err(error) = self.count_done_chunk(&chunk.job_id).await {
-                tracing::warn!(job = %chunk.job_id, chunk = chunk.index, error = %error, "a done chunk was not counted on its job");
+            // so a done job is never marked done in storage (its view still
+            // reads done from its chunks) and a stopped job's counts never add
+            // up to its chunk count. Counted once: the finish above succeeds
+            // once per chunk.
+            let counted = if state == ChunkState::Done {
+                self.count_done_chunk(&chunk.job_id).await
+            } else {
+                self.count_stopped_chunk(&chunk.job_id).await
+            };
+            if let Err(error) = counted {
+                tracing::warn!(job = %chunk.job_id, chunk = chunk.index, state = state.as_str(), error = %error, "a finished chunk was not counted on its job");
             }
         }
         Ok(checkpoint_outcome(saved))

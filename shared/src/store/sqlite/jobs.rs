@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 const JOB_COLUMNS: &str =
-    "id, appid, tenant, kind, payload, total, chunk_count, chunks_done, state, \
+    "id, appid, tenant, kind, payload, total, chunk_count, chunks_done, chunks_stopped, state, \
                            stop_reason, created_at, expires_at";
 
 const CHUNK_COLUMNS: &str =
@@ -31,6 +31,7 @@ fn job(row: &Row<'_>) -> StoreResult<Job> {
         total: c.u32("total")?,
         chunk_count: c.u32("chunk_count")?,
         chunks_done: c.u32("chunks_done")?,
+        chunks_stopped: c.u32("chunks_stopped")?,
         state: c.status("state", JobState::parse)?,
         stop_reason: c.opt_text("stop_reason")?.map(|s| StopReason::parse(&s)),
         created_at: c.uint("created_at")?,
@@ -134,7 +135,7 @@ impl JobStore for SqliteStore {
         self.write("begin_job", move |tx, cappid| {
             let n = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO job (cappid, {JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12)
+                    "INSERT INTO job (cappid, {JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, ?9, ?10, ?11, ?12)
                      ON CONFLICT (cappid, id) DO NOTHING"
                 ))?
                 .execute(params![
@@ -349,15 +350,17 @@ impl JobStore for SqliteStore {
             if !changed(n) {
                 return Ok(CheckpointOutcome::LostLease);
             }
-            if state == ChunkState::Done {
-                tx.prepare_cached(
-                    "UPDATE job SET chunks_done = chunks_done + 1,
-                         state = CASE WHEN state IN ('queued', 'running') AND chunks_done + 1 >= chunk_count
-                                      THEN 'done' ELSE state END
-                     WHERE cappid = ?1 AND id = ?2",
-                )?
+            // Done or stopped (check_final_state), counted on the job in this same write.
+            let count = if state == ChunkState::Done {
+                "UPDATE job SET chunks_done = chunks_done + 1,
+                     state = CASE WHEN state IN ('queued', 'running') AND chunks_done + 1 >= chunk_count
+                                  THEN 'done' ELSE state END
+                 WHERE cappid = ?1 AND id = ?2"
+            } else {
+                "UPDATE job SET chunks_stopped = chunks_stopped + 1 WHERE cappid = ?1 AND id = ?2"
+            };
+            tx.prepare_cached(count)?
                 .execute(params![cappid, at.job_id])?;
-            }
             Ok(CheckpointOutcome::Saved)
         })
         .await

@@ -213,6 +213,16 @@ CREATE TABLE oauth_result (
     PRIMARY KEY (cappid, id)
 ) WITHOUT ROWID;
 "#,
+    // Jobs count their chunks finished stopped too, so whether a stopped job
+    // has ended is known without reading its chunks; jobs already in the file
+    // are counted from their chunks.
+    r#"
+ALTER TABLE job ADD COLUMN chunks_stopped INTEGER NOT NULL DEFAULT 0;
+UPDATE job SET chunks_stopped = (
+    SELECT count(*) FROM chunk
+    WHERE chunk.cappid = job.cappid AND chunk.job_id = job.id AND chunk.state = 'stopped'
+);
+"#,
 ];
 
 /// Brings the database to the newest schema; refuses one newer than this build.

@@ -33,7 +33,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Transaction};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,7 +58,8 @@ impl StateStore for SqliteStore {
 
 struct Inner {
     component_appid: String,
-    reads: AtomicU64,
+    /// Reads by operation name (`get_job`, `list_chunks`, …).
+    reads_by_operation: Mutex<BTreeMap<&'static str, u64>>,
     /// Writes by operation name (what one follower push or one delivery costs).
     writes_by_operation: Mutex<BTreeMap<&'static str, u64>>,
     /// Used by the writer thread (and by reads of an in-memory database).
@@ -156,7 +157,7 @@ impl SqliteStore {
             sealer: Sealer::new(component_appid, None),
             inner: Arc::new(Inner {
                 component_appid: component_appid.to_owned(),
-                reads: AtomicU64::new(0),
+                reads_by_operation: Mutex::default(),
                 writes_by_operation: Mutex::default(),
                 writer,
                 queue,
@@ -177,7 +178,7 @@ impl SqliteStore {
     /// write transaction per store call.
     pub fn operation_counts(&self) -> OperationCounts {
         OperationCounts {
-            reads: self.inner.reads.load(Ordering::Relaxed),
+            reads: lock(&self.inner.reads_by_operation).values().sum(),
             writes: lock(&self.inner.writes_by_operation).values().sum(),
         }
     }
@@ -186,6 +187,12 @@ impl SqliteStore {
     /// operation (`record_event`, `record_attempt`, `claim_delivery`, …).
     pub fn writes_by_operation(&self) -> BTreeMap<&'static str, u64> {
         lock(&self.inner.writes_by_operation).clone()
+    }
+
+    /// Reads run so far by this store and its clones, by operation
+    /// (`get_job`, `list_chunks`, …).
+    pub fn reads_by_operation(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.inner.reads_by_operation).clone()
     }
 
     /// Runs `f` on the writer in an IMMEDIATE transaction, possibly with other
@@ -230,7 +237,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &str) -> StoreResult<T> + Send + 'static,
     {
-        self.inner.reads.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.inner.reads_by_operation).entry(op).or_default() += 1;
         let inner = Arc::clone(&self.inner);
         blocking(op, move || {
             let conn = match inner.readers.len() {

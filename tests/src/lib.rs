@@ -52,6 +52,8 @@ pub struct TestEnv {
     pub url: String,
     pub backend: Backend,
     pub http: reqwest::Client,
+    /// `app.store` as its own type, for its request counters.
+    counted: CountedStore,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -147,7 +149,8 @@ impl TestEnv {
         .collect();
         settings.extend(opts.settings);
         let config = Config::from_map(&settings).unwrap_or_else(|e| panic!("{e}"));
-        let store = open_store_via(&config, opts.dynamo_endpoint.as_deref()).await;
+        let counted = open_counted_store(&config, opts.dynamo_endpoint.as_deref()).await;
+        let store = counted.shared();
         let wechat = WechatConfig {
             base_url: sim.base_url(),
             timeout: opts.wechat_timeout,
@@ -177,6 +180,7 @@ impl TestEnv {
             url,
             backend: opts.backend,
             http: reqwest::Client::new(),
+            counted,
             _dir: dir,
             server,
         }
@@ -190,17 +194,48 @@ impl TestEnv {
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.app.store
     }
+
+    /// Chunk listings the store has read so far. SQLite counts its
+    /// `list_chunks` reads; DynamoDB cannot tell its queries apart, so it
+    /// counts every Query: exact only around work whose sole queries list
+    /// chunks.
+    pub fn chunk_listings(&self) -> u64 {
+        match &self.counted {
+            CountedStore::Sqlite(s) => s
+                .reads_by_operation()
+                .get("list_chunks")
+                .copied()
+                .unwrap_or(0),
+            CountedStore::Dynamo(d) => d.request_counts().query,
+        }
+    }
+}
+
+/// A store as its own type, whose clones share its request counters.
+enum CountedStore {
+    Sqlite(wxopen::store::sqlite::SqliteStore),
+    Dynamo(wxopen::store::dynamo::DynamoStore),
+}
+
+impl CountedStore {
+    /// The store as the app holds it (a clone, counted with this one).
+    fn shared(&self) -> Arc<dyn StateStore> {
+        match self {
+            CountedStore::Sqlite(s) => Arc::new(s.clone()),
+            CountedStore::Dynamo(d) => Arc::new(d.clone()),
+        }
+    }
 }
 
 /// Opens the configured store; for DynamoDB creates a fresh table on moto.
 pub async fn open_store(config: &Config) -> Arc<dyn StateStore> {
-    open_store_via(config, None).await
+    open_counted_store(config, None).await.shared()
 }
 
 /// [`open_store`], with a DynamoDB store reaching the table through `dynamo_endpoint` when given.
-async fn open_store_via(config: &Config, dynamo_endpoint: Option<&str>) -> Arc<dyn StateStore> {
+async fn open_counted_store(config: &Config, dynamo_endpoint: Option<&str>) -> CountedStore {
     match &config.store {
-        StoreSpec::Sqlite(path) => Arc::new(
+        StoreSpec::Sqlite(path) => CountedStore::Sqlite(
             wxopen::store::sqlite::SqliteStore::open(path, &config.component_appid)
                 .unwrap_or_else(|e| panic!("sqlite: {e}"))
                 .with_data_keys(config.data_keys.clone()),
@@ -217,14 +252,14 @@ async fn open_store_via(config: &Config, dynamo_endpoint: Option<&str>) -> Arc<d
             wxopen::store::dynamo::create_table(store.client(), table)
                 .await
                 .unwrap_or_else(|e| panic!("create_table: {e}"));
-            match dynamo_endpoint {
-                Some(endpoint) => Arc::new(
+            CountedStore::Dynamo(match dynamo_endpoint {
+                Some(endpoint) => {
                     dynamo_faults::store_via(endpoint, table, &config.component_appid)
                         .await
-                        .with_data_keys(config.data_keys.clone()),
-                ),
-                None => Arc::new(store.with_data_keys(config.data_keys.clone())),
-            }
+                        .with_data_keys(config.data_keys.clone())
+                }
+                None => store.with_data_keys(config.data_keys.clone()),
+            })
         }
     }
 }

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wxopen::service::events::signing::{verify, SIGNATURE_HEADER};
 use wxopen::service::events::{deliver, workers};
-use wxopen::store::TenantScope;
+use wxopen::service::worker::{run_chunk, ChunkRunOutcome};
+use wxopen::store::{ChunkRef, TenantScope};
 use wxopen_tests::{Backend, SignedPush};
 
 on_both_stores!(
@@ -36,6 +37,7 @@ on_both_stores!(
     a_reply_wechat_could_not_show_is_answered_success,
     a_finished_job_raises_one_job_finished_event_with_its_counts,
     a_job_stopped_by_the_quota_raises_job_finished_once_its_chunks_ended,
+    a_stopped_job_is_seen_to_end_from_its_row_and_its_chunks_are_read_once,
 );
 
 // ------------------------------------------------------------- the receiver
@@ -900,8 +902,8 @@ async fn a_reply_wechat_could_not_show_is_answered_success(backend: Backend) {
     assert_eq!(feed(&api, &key).await.len(), 1);
 }
 
-/// A 60-recipient template job in chunks of 20, sent with the harness's
-/// `send` key; answers the job id.
+/// A 60-recipient template job (in chunks of `WXOPEN_CHUNK_SIZE`), sent with
+/// the harness's `send` key; answers the job id.
 async fn start_job(api: &Api) -> String {
     let r = api
         .send_template(&api_common::extra_followers(60), None)
@@ -989,6 +991,74 @@ async fn a_job_stopped_by_the_quota_raises_job_finished_once_its_chunks_ended(ba
     assert_eq!(data["wechat_errcode"], 45009);
     assert_eq!(data["sent"], 25);
     assert_eq!(data["unsent"], 35);
+}
+
+/// A stopped job's chunks each finish on their own (perhaps on different
+/// instances); each used to read all of the job's chunks to see whether the
+/// job had ended, O(chunks²) chunk reads (250,000 for a 100,000-recipient
+/// job). The job row says whether it has ended, and its chunks are read once,
+/// for the event.
+async fn a_stopped_job_is_seen_to_end_from_its_row_and_its_chunks_are_read_once(backend: Backend) {
+    // 12 chunks of 5: the quota stops the job after 25 sends (5 chunks), and
+    // its 7 other chunks finish stopped.
+    let mut opts = options(backend, 60, &[ALLOW_PRIVATE, ("WXOPEN_CHUNK_SIZE", "5")]);
+    opts.sim.limits.template_sends_per_day = 25;
+    // Delivery reports are pushed while chunks are worked, and recording them
+    // queries DynamoDB: without them, the queries counted are the chunks' own.
+    opts.sim.finish_pushes = false;
+    let api = Api::start_with(opts).await;
+    let key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    let job_id = start_job(&api).await;
+
+    let mut outcomes = Vec::new();
+    let mut listings = Vec::new();
+    for index in 0..12 {
+        let chunk = ChunkRef {
+            job_id: job_id.clone(),
+            index,
+        };
+        let before = api.env.chunk_listings();
+        outcomes.push(run_chunk(&api.env.app, &chunk, "w1").await.unwrap());
+        listings.push(api.env.chunk_listings() - before);
+    }
+    assert!(
+        outcomes[..5]
+            .iter()
+            .all(|o| matches!(o, ChunkRunOutcome::Done { .. }))
+            && outcomes[5..]
+                .iter()
+                .all(|o| matches!(o, ChunkRunOutcome::Stopped { .. })),
+        "{outcomes:?}"
+    );
+    // No chunk before the last read the job's chunks
+    assert_eq!(listings[..11], [0; 11], "{listings:?}");
+    // the last read them for the event's counts (once: DynamoDB counts every
+    // query, and recording the event queries too)
+    match backend {
+        Backend::Sqlite => assert_eq!(listings[11], 1, "{listings:?}"),
+        Backend::Dynamo => assert!(listings[11] >= 1, "{listings:?}"),
+    }
+    let job = api
+        .env
+        .store()
+        .get_job(&job_id, api.env.sim.now())
+        .await
+        .unwrap()
+        .expect("job");
+    assert_eq!((job.chunks_done, job.chunks_stopped), (5, 7));
+
+    let events = job_events(&feed(&api, &key).await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data = &events[0]["data"];
+    assert_eq!(data["job_id"], job_id.as_str());
+    assert_eq!(data["state"], "stopped");
+    assert_eq!(data["stop_reason"], "quota_exhausted");
+    assert_eq!(
+        (data["sent"].clone(), data["unsent"].clone()),
+        (json!(25), json!(35))
+    );
 }
 
 async fn a_receiver_slower_than_the_budget_gets_success_in_time_and_the_event_still_delivered(

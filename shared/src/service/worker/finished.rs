@@ -2,9 +2,14 @@
 //! tells the tenant the job will make no more progress, done or stopped, with
 //! its final counts. Every chunk ends through the worker (a stopped job's
 //! queued chunks are claimed and finished stopped), so looking after each
-//! finished chunk misses no job. Two workers finishing the last chunks at once
-//! may both see the job finished: the event's id comes from the job id, so
-//! they record one event.
+//! finished chunk misses no job. Whether the job has ended is read from the
+//! job alone (the store counts its chunks finished done and stopped, see
+//! `JobStore::finish_chunk`); its chunks are read once, for the event's
+//! counts, so a stopped job of n chunks costs n job reads, not n chunk lists.
+//! Two workers finishing the last chunks at once may both see the job
+//! finished: the event's id comes from the job id, so they record one event.
+//! A count DynamoDB lost to a crash (see `finish_chunk`) leaves a stopped job
+//! never seen to end, so it raises no event.
 
 use crate::app::App;
 use crate::service::events;
@@ -45,11 +50,18 @@ async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreE
     let Some(job) = app.store.get_job(job_id, app.now()).await? else {
         return Ok(None);
     };
-    if !matches!(job.state, JobState::Done | JobState::Stopped) {
+    // Done is marked by the write that finished its last chunk; a stopped job
+    // has finished once each of its chunks has been counted, done or stopped.
+    let ended = match job.state {
+        JobState::Done => true,
+        JobState::Stopped => job.chunks_done.saturating_add(job.chunks_stopped) >= job.chunk_count,
+        JobState::Creating | JobState::Queued | JobState::Running => false,
+    };
+    if !ended {
         return Ok(None);
     }
-    // Done is marked by the write that finished its last chunk; a stopped job
-    // has finished once none of its queued chunks is left.
+    // The chunks confirm it: a count sent twice (DynamoDB retrying a write
+    // whose answer was lost) must not announce a job with a chunk still to run.
     let view = jobs::job_view(app, job_id, 0, 1).await?;
     Ok(view.filter(|v| v.pending_chunks == 0))
 }

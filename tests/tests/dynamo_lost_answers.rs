@@ -4,10 +4,12 @@
 //! the caller's own, not taken for someone else's (a held lease, a claimed
 //! chunk, an idempotency key "in progress", a job id taken, a push seen).
 
+use wxopen::secret::Secret;
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
     Chunk, ChunkRef, ChunkState, ClaimOutcome, ComponentStore, IdempotencyOutcome,
-    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, PushStore,
+    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, PushStore, Webhook,
+    WebhookStore,
 };
 use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
 use wxopen_tests::unique_table_name;
@@ -170,4 +172,56 @@ async fn a_push_whose_seen_mark_answer_was_lost_is_still_the_first() {
         .mark_push_seen("push-1", NOW, NOW + 3600)
         .await
         .unwrap());
+}
+
+#[tokio::test]
+async fn a_secret_rotation_whose_answer_was_lost_rotates_once() {
+    let (store, proxy) = store_behind_proxy().await;
+    let webhook = Webhook {
+        id: "wh_rotate".into(),
+        tenant: Some("acme".into()),
+        url: "https://erp.example.com/hook".into(),
+        events: vec!["*".into()],
+        reply: false,
+        secret: Secret::new("whsec_old"),
+        previous_secret: None,
+        previous_until: 0,
+        created_at: NOW,
+        failing_since: None,
+        disabled: false,
+    };
+    store.create_webhook(&webhook).await.unwrap();
+    // When the rotation's answer is lost and the SDK sends it again
+    proxy.fail_next("UpdateItem", DynamoFault::ResetAfter);
+    let rotated = store
+        .rotate_webhook_secret(&webhook.id, &Secret::new("whsec_new"), NOW + 86_400)
+        .await
+        .unwrap()
+        .expect("the webhook exists");
+    assert_eq!(proxy.counts().total_faults(), 1);
+    // Then it rotated once: the old secret still signs beside the new one
+    let stored = store
+        .get_webhook(&webhook.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    for w in [&rotated, &stored] {
+        assert_eq!(w.secret.expose(), "whsec_new");
+        assert_eq!(
+            w.previous_secret.as_ref().map(Secret::expose),
+            Some("whsec_old")
+        );
+        assert_eq!(w.previous_until, NOW + 86_400);
+    }
+    // and a later rotation is a rotation of its own
+    let again = store
+        .rotate_webhook_secret(&webhook.id, &Secret::new("whsec_third"), NOW + 90_000)
+        .await
+        .unwrap()
+        .expect("the webhook exists");
+    assert_eq!(again.secret.expose(), "whsec_third");
+    assert_eq!(
+        again.previous_secret.as_ref().map(Secret::expose),
+        Some("whsec_new")
+    );
 }

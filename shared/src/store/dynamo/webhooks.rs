@@ -5,7 +5,7 @@
 use super::error::WriteError;
 use super::items::{key, n, s, Item, Reader};
 use super::table::KIND_ATTRIBUTE;
-use super::{DynamoStore, Values};
+use super::{written_by, DynamoStore, Values};
 use crate::secret::Secret;
 use crate::store::{StoreError, StoreResult, Webhook, WebhookStore};
 use async_trait::async_trait;
@@ -154,32 +154,44 @@ impl WebhookStore for DynamoStore {
         secret: &Secret,
         previous_until: u64,
     ) -> StoreResult<Option<Webhook>> {
+        // The rotation is stamped and refused if it already happened: the
+        // SDK re-sending a rotation whose answer was lost would otherwise
+        // rotate again and push the old secret out while receivers still
+        // verify with it.
+        let write_id = uuid::Uuid::new_v4().to_string();
         let values = Values::new()
             .with(
                 ":secret",
                 s(self.sealer.seal_webhook_secret(id, secret).expose()),
             )
-            .with(":until", n(previous_until));
-        match self
+            .with(":until", n(previous_until))
+            .with(":write_id", s(write_id.clone()));
+        let rotated = match self
             .update(
                 self.webhook_key(id),
-                "SET #previous_secret = #secret, #secret = :secret, #previous_until = :until",
-                "attribute_exists(#pk)",
+                "SET #previous_secret = #secret, #secret = :secret, #previous_until = :until, \
+                 #write_id = :write_id",
+                "attribute_exists(#pk) AND (attribute_not_exists(#write_id) OR #write_id <> :write_id)",
                 values,
                 ReturnValue::AllNew,
             )
             .await
         {
-            Ok(Some(item)) => from_item(&item)
-                .and_then(|w| self.sealer.open_webhook(w))
-                .map(Some),
-            Ok(None) => Err(StoreError::Backend {
-                message: "DynamoDB UpdateItem returned no attributes for ALL_NEW".into(),
-                source: None,
-            }),
-            Err(WriteError::ConditionFailed(_)) => Ok(None),
-            Err(WriteError::Store(e)) => Err(e),
-        }
+            Ok(Some(item)) => item,
+            Ok(None) => {
+                return Err(StoreError::Backend {
+                    message: "DynamoDB UpdateItem returned no attributes for ALL_NEW".into(),
+                    source: None,
+                })
+            }
+            // Our own rotation, whose answer was lost: the item is as it left it.
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => old,
+            Err(WriteError::ConditionFailed(_)) => return Ok(None),
+            Err(WriteError::Store(e)) => return Err(e),
+        };
+        from_item(&rotated)
+            .and_then(|w| self.sealer.open_webhook(w))
+            .map(Some)
     }
 
     async fn set_webhook_health(

@@ -8,8 +8,8 @@ use wxopen::secret::Secret;
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
     Chunk, ChunkRef, ChunkState, ClaimOutcome, ComponentStore, IdempotencyOutcome,
-    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, PushStore, Webhook,
-    WebhookStore,
+    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, OauthResult,
+    OauthStore, PushStore, Webhook, WebhookStore,
 };
 use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
 use wxopen_tests::unique_table_name;
@@ -223,5 +223,39 @@ async fn a_secret_rotation_whose_answer_was_lost_rotates_once() {
     assert_eq!(
         again.previous_secret.as_ref().map(Secret::expose),
         Some("whsec_new")
+    );
+}
+
+#[tokio::test]
+async fn an_oauth_result_whose_take_answer_was_lost_is_still_ours() {
+    let (store, proxy) = store_behind_proxy().await;
+    let result = OauthResult {
+        id: "or_lost".into(),
+        tenant: "acme".into(),
+        appid: "wxauthorizer01".into(),
+        openid: "oFollower0001".into(),
+        unionid: None,
+        scope: "snsapi_base".into(),
+        nickname: None,
+        headimgurl: None,
+        expires_at: NOW + 600,
+    };
+    store.create_oauth_result(&result).await.unwrap();
+    // When the take's answer is lost and the SDK sends it again
+    proxy.fail_next("UpdateItem", DynamoFault::ServerErrorAfter);
+    let taken = store
+        .take_oauth_result(&result.id, Some("acme"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(proxy.counts().total_faults(), 1);
+    // Then the customer's identity is ours, not "already taken"
+    assert_eq!(taken, Some(result.clone()));
+    // and it is still taken only once
+    assert_eq!(
+        store
+            .take_oauth_result(&result.id, Some("acme"), NOW)
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -8,7 +8,7 @@ use super::expr::Values;
 use super::items::{attr, b, base, is_expired, key, kind, n, put_opt, s, Item, Reader};
 use super::keys::{Keys, SK_OAUTH_ATTEMPT, SK_OAUTH_LINK, SK_OAUTH_RESULT};
 use super::table::TTL_ATTRIBUTE;
-use super::{no_attributes, DynamoStore};
+use super::{no_attributes, written_by, DynamoStore};
 use crate::store::{OauthAttempt, OauthLink, OauthResult, OauthStore, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -108,21 +108,28 @@ impl DynamoStore {
     ) -> StoreResult<Option<Item>> {
         let (extra_condition, values) = extra.unwrap_or(("", Values::new()));
         let condition = format!("#taken = :false AND #expires_at > :now{extra_condition}");
+        // Stamped, so that the SDK re-sending a take whose answer was lost
+        // (refused: it is taken now) still finds the take its own.
+        let write_id = uuid::Uuid::new_v4().to_string();
         let result = self
             .update(
                 key(pk, sk),
-                "SET #taken = :true",
+                "SET #taken = :true, #write_id = :write_id",
                 &condition,
                 values
                     .with(":true", b(true))
                     .with(":false", b(false))
-                    .with(":now", n(now)),
+                    .with(":now", n(now))
+                    .with(":write_id", s(write_id.clone())),
                 ReturnValue::AllNew,
             )
             .await;
         match result {
             Ok(Some(item)) => Ok(Some(item)),
             Ok(None) => Err(no_attributes()),
+            Err(WriteError::ConditionFailed(Some(old))) if written_by(&old, &write_id) => {
+                Ok(Some(old))
+            }
             Err(WriteError::ConditionFailed(_)) => Ok(None),
             Err(WriteError::Store(e)) => Err(e),
         }

@@ -410,28 +410,41 @@ impl JobStore for DynamoStore {
         state: ChunkState,
     ) -> StoreResult<CheckpointOutcome> {
         check_final_state(state)?;
-        let update = "SET #results = :results, #state = :state, #lease_until = :zero \
-                      REMOVE #lease_owner, #gsi1pk, #gsi1sk";
+        // The finish marks the chunk with a write id of its own, so that a
+        // refusal caused by this very write (its answer lost, the SDK sending
+        // it again after it removed our lease) is told apart from a finish
+        // that lost its lease, or a second one of ours.
+        let write_id = uuid::Uuid::new_v4().to_string();
+        let update = "SET #results = :results, #state = :state, #lease_until = :zero, \
+                      #write_id = :write_id REMOVE #lease_owner, #gsi1pk, #gsi1sk";
         let values = Values::new()
             .with(":results", results_value(results)?)
             .with(":state", s(state.as_str()))
             .with(":zero", n(0))
+            .with(":write_id", s(write_id.clone()))
             .with(":owner", s(owner));
-        let saved = self
-            .update_if(
+        let finished = self
+            .update(
                 self.chunk_key(chunk),
                 update,
                 "#lease_owner = :owner",
                 values,
+                ReturnValue::None,
             )
-            .await?;
+            .await;
+        let saved = match finished {
+            Ok(_) => true,
+            Err(WriteError::ConditionFailed(Some(old))) => written_by(&old, &write_id),
+            Err(WriteError::ConditionFailed(None)) => false,
+            Err(WriteError::Store(e)) => return Err(e),
+        };
         if saved {
             // Counted in a write of its own (a transaction costs twice and
             // buys little here): a crash in between leaves the count one short,
             // so a done job is never marked done in storage (its view still
             // reads done from its chunks) and a stopped job's counts never add
-            // up to its chunk count. Counted once: the finish above succeeds
-            // once per chunk.
+            // up to its chunk count. Counted once: the finish above is ours
+            // once per chunk (a second finish finds another write id).
             let counted = if state == ChunkState::Done {
                 self.count_done_chunk(&chunk.job_id).await
             } else {

@@ -95,10 +95,17 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     plan: Mutex<FaultPlan>,
-    /// One-shot faults for the next request of an operation, in order.
-    next: Mutex<Vec<(String, DynamoFault)>>,
+    /// One-shot faults for a coming request of an operation, in order.
+    next: Mutex<Vec<Queued>>,
     requests: AtomicU64,
     faults: Mutex<BTreeMap<DynamoFault, u64>>,
+}
+
+/// A one-shot fault: the request of `operation` after `pass` more of them meets `fault`.
+struct Queued {
+    operation: String,
+    pass: u32,
+    fault: DynamoFault,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,14 +114,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     /// The fault for request number `n` of `operation`, if any: a one-shot
-    /// fault queued for the operation, else the plan's (the same plan and `n`
-    /// always give the same answer).
+    /// fault queued for the operation and due, else the plan's (the same plan
+    /// and `n` always give the same answer).
     fn fault_for(&self, n: u64, operation: &str) -> Option<(DynamoFault, Duration)> {
         let plan = *lock(&self.plan);
         let queued = {
             let mut next = lock(&self.next);
-            let at = next.iter().position(|(op, _)| op == operation);
-            at.map(|i| next.remove(i).1)
+            match next.iter().position(|q| q.operation == operation) {
+                Some(i) if next[i].pass > 0 => {
+                    next[i].pass -= 1;
+                    None
+                }
+                Some(i) => Some(next.remove(i).fault),
+                None => None,
+            }
         };
         if let Some(kind) = queued {
             *lock(&self.faults).entry(kind).or_insert(0) += 1;
@@ -189,7 +202,18 @@ impl FaultProxy {
     /// The next request of `operation` (`PutItem`, `UpdateItem`,
     /// `TransactWriteItems`…) meets `fault`, whatever the plan.
     pub fn fail_next(&self, operation: &str, fault: DynamoFault) {
-        lock(&self.shared.next).push((operation.to_owned(), fault));
+        self.fail_after(operation, 0, fault);
+    }
+
+    /// The request of `operation` after the next `pass` ones meets `fault`
+    /// (those go by as the plan has them): for the second write of an
+    /// operation of the store's that makes two.
+    pub fn fail_after(&self, operation: &str, pass: u32, fault: DynamoFault) {
+        lock(&self.shared.next).push(Queued {
+            operation: operation.to_owned(),
+            pass,
+            fault,
+        });
     }
 
     pub fn counts(&self) -> FaultCounts {

@@ -345,61 +345,6 @@ async fn an_authorizer_missing_an_attribute_is_corrupt_naming_it() {
     }
 }
 
-// --- items stored by an earlier version ---
-
-/// A job running at a deploy has counted its earlier chunks in the numbers
-/// `chunks_done` / `chunks_stopped`, the version before the sets of chunk
-/// indexes; its later chunks go into the sets, and the two add up.
-#[tokio::test]
-async fn a_job_counted_in_numbers_before_a_deploy_adds_its_later_chunks_to_them() {
-    let store = fresh_store().await;
-    for (id, state, legacy, set, want) in [
-        (
-            "j1",
-            ChunkState::Done,
-            "chunks_done",
-            "done_chunks",
-            (2, 0, JobState::Done),
-        ),
-        (
-            "j2",
-            ChunkState::Stopped,
-            "chunks_stopped",
-            "stopped_chunks",
-            (0, 2, JobState::Queued),
-        ),
-    ] {
-        let chunks = [chunk(id, 0), chunk(id, 1)];
-        store.create_job(&job(id, 2), &chunks).await.ok();
-        let finish = |index: u32| {
-            let store = &store;
-            async move {
-                let c = ChunkRef {
-                    job_id: id.to_owned(),
-                    index,
-                };
-                store.claim_chunk(&c, "w1", 1_000, 1_060).await.ok();
-                store.finish_chunk(&c, "w1", &[], state).await.ok()
-            }
-        };
-        // Given chunk 0 counted as the version before the sets did
-        assert_eq!(finish(0).await, Some(CheckpointOutcome::Saved));
-        let mut item = raw_item(&store, &format!("{COMPONENT}#job#{id}"), "job").await;
-        assert!(item.remove(set).is_some(), "{item:?}");
-        item.insert(legacy.to_owned(), AttributeValue::N("1".to_owned()));
-        put_raw(&store, item).await;
-        // When chunk 1 is counted in the set
-        assert_eq!(finish(1).await, Some(CheckpointOutcome::Saved));
-        // Then both count
-        let read = store.get_job(id, 1_000).await.ok().flatten();
-        assert_eq!(
-            read.map(|j| (j.chunks_done, j.chunks_stopped, j.state)),
-            Some(want),
-            "{id}"
-        );
-    }
-}
-
 // --- the sparse index ---
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! which now fails its own condition. Each such write must be recognised as
 //! the caller's own, not taken for someone else's (a held lease, a claimed
 //! chunk, a finished chunk, an idempotency key "in progress", a job id taken,
-//! a push seen); and an unconditional count sent twice must count once.
+//! a push seen).
 
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
@@ -205,38 +205,6 @@ async fn a_chunk_finish_whose_answer_was_lost_is_still_ours_and_counted() {
     );
     assert_eq!(
         counts(&store, "job-finish-stopped").await,
-        (0, 1, JobState::Queued)
-    );
-}
-
-#[tokio::test]
-async fn a_chunk_count_whose_answer_was_lost_counts_once() {
-    let (store, proxy) = store_behind_proxy().await;
-    // Given a job of two chunks
-    let refs = stored_job(&store, "job-count", 2).await;
-    claim(&store, &refs[0], "worker-a").await;
-    // When the first finishes done and its count's answer is lost (the
-    // count is the finish's second UpdateItem)
-    proxy.fail_after("UpdateItem", 1, DynamoFault::ResetAfter);
-    let outcome = finish(&store, &refs[0], "worker-a", ChunkState::Done).await;
-    // Then it is counted once, and the job is not done with a chunk pending
-    assert_eq!(proxy.counts().total_faults(), 1);
-    assert_eq!(outcome, CheckpointOutcome::Saved);
-    assert_eq!(counts(&store, "job-count").await, (1, 0, JobState::Queued));
-    // and the second one done makes it done
-    claim(&store, &refs[1], "worker-a").await;
-    finish(&store, &refs[1], "worker-a", ChunkState::Done).await;
-    assert_eq!(counts(&store, "job-count").await, (2, 0, JobState::Done));
-
-    // Given another, when a chunk finishes stopped and its count's answer is lost
-    let refs = stored_job(&store, "job-count-stopped", 2).await;
-    claim(&store, &refs[0], "worker-a").await;
-    proxy.fail_after("UpdateItem", 1, DynamoFault::ServerErrorAfter);
-    finish(&store, &refs[0], "worker-a", ChunkState::Stopped).await;
-    // Then it is counted stopped once
-    assert_eq!(proxy.counts().total_faults(), 2);
-    assert_eq!(
-        counts(&store, "job-count-stopped").await,
         (0, 1, JobState::Queued)
     );
 }

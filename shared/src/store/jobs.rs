@@ -106,8 +106,6 @@ pub trait JobStore: Send + Sync {
     /// the next write, so a crash between the two leaves the count short: a
     /// done job is then never marked `Done` (its view still reads done from
     /// its chunks), and a stopped job's counts never reach its chunk count.
-    /// A write whose answer was lost, and which the SDK sent again, is no such
-    /// gap: the store recognises its own finish, and counts by chunk index.
     async fn finish_chunk(
         &self,
         chunk: &ChunkRef,

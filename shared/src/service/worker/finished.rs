@@ -60,10 +60,8 @@ async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreE
     if !ended {
         return Ok(None);
     }
-    // The chunks confirm it: the view is read for the event's counts anyway,
-    // so a job whose counts ran ahead of its chunks (a chunk counted twice,
-    // which the stores rule out: see `finish_chunk`) cannot be announced with
-    // a chunk still to run.
+    // The chunks confirm it: a count sent twice (DynamoDB retrying a write
+    // whose answer was lost) must not announce a job with a chunk still to run.
     let view = jobs::job_view(app, job_id, 0, 1).await?;
     Ok(view.filter(|v| v.pending_chunks == 0))
 }

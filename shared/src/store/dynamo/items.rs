@@ -60,15 +60,7 @@ pub(crate) mod attr {
     pub const PAYLOAD: &str = "payload";
     pub const TOTAL: &str = "total";
     pub const CHUNK_COUNT: &str = "chunk_count";
-    /// Number set of the indexes of a job's chunks finished done: a chunk is
-    /// counted by adding its index, so a count sent twice counts once.
-    pub const DONE_CHUNKS: &str = "done_chunks";
-    /// Number set of the indexes of a job's chunks finished stopped, like `DONE_CHUNKS`.
-    pub const STOPPED_CHUNKS: &str = "stopped_chunks";
-    /// Legacy: chunks finished done, counted by `ADD 1` before `DONE_CHUNKS`.
-    /// Never written now; read (added to the set's size) for jobs stored before.
     pub const CHUNKS_DONE: &str = "chunks_done";
-    /// Legacy, like `CHUNKS_DONE`, for `STOPPED_CHUNKS`.
     pub const CHUNKS_STOPPED: &str = "chunks_stopped";
     pub const STATE: &str = "state";
     pub const STOP_REASON: &str = "stop_reason";
@@ -125,11 +117,6 @@ pub(crate) fn n(v: impl std::fmt::Display) -> AttributeValue {
 
 pub(crate) fn b(v: bool) -> AttributeValue {
     AttributeValue::Bool(v)
-}
-
-/// A number set; DynamoDB refuses an empty one, so give at least one value.
-pub(crate) fn ns<T: std::fmt::Display>(values: impl IntoIterator<Item = T>) -> AttributeValue {
-    AttributeValue::Ns(values.into_iter().map(|v| v.to_string()).collect())
 }
 
 pub(crate) fn list_s(values: &[String]) -> AttributeValue {
@@ -233,18 +220,6 @@ impl<'a> Reader<'a> {
         match self.item.get(name) {
             None | Some(AttributeValue::Null(_)) => Ok(0),
             Some(_) => self.number(name),
-        }
-    }
-
-    /// The size of a number set that may be absent (absent reads as 0: an
-    /// empty set cannot be stored).
-    pub(crate) fn ns_len_or_zero(&self, name: &str) -> StoreResult<usize> {
-        match self.item.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(0),
-            Some(value) => value
-                .as_ns()
-                .map(Vec::len)
-                .map_err(|_| self.corrupt(name, "expected a number set")),
         }
     }
 

@@ -8,7 +8,7 @@
 use super::error::WriteError;
 use super::expr::Values;
 use super::items::{
-    attr, base, is_expired, key, key_str, kind, list_s, n, ns, put_opt, s, Item, Reader,
+    attr, base, is_expired, key, key_str, kind, list_s, n, put_opt, s, Item, Reader,
 };
 use super::keys::{Keys, SK_CHUNK_PREFIX, SK_JOB};
 use super::table::{GSI_KEY_PK, GSI_KEY_SK, TABLE_KEY_PK, TABLE_KEY_SK, TTL_ATTRIBUTE};
@@ -35,8 +35,8 @@ fn job_to_item(keys: &Keys, job: &Job, state: JobState) -> Item {
     item.insert(attr::PAYLOAD.into(), s(job.payload.clone()));
     item.insert(attr::TOTAL.into(), n(job.total));
     item.insert(attr::CHUNK_COUNT.into(), n(job.chunk_count));
-    // No counts: the first chunk counted creates its set (an empty one cannot
-    // be stored), and the legacy numbers are only read.
+    item.insert(attr::CHUNKS_DONE.into(), n(0));
+    item.insert(attr::CHUNKS_STOPPED.into(), n(0));
     item.insert(attr::STATE.into(), s(state.as_str()));
     put_opt(
         &mut item,
@@ -58,8 +58,10 @@ fn job_from_item(item: &Item) -> StoreResult<Job> {
         payload: r.string(attr::PAYLOAD)?,
         total: r.u32(attr::TOTAL)?,
         chunk_count: r.u32(attr::CHUNK_COUNT)?,
-        chunks_done: counted(&r, attr::DONE_CHUNKS, attr::CHUNKS_DONE)?,
-        chunks_stopped: counted(&r, attr::STOPPED_CHUNKS, attr::CHUNKS_STOPPED)?,
+        chunks_done: u32::try_from(r.u64_or_zero(attr::CHUNKS_DONE)?)
+            .map_err(|_| r.corrupt(attr::CHUNKS_DONE, "number out of range"))?,
+        chunks_stopped: u32::try_from(r.u64_or_zero(attr::CHUNKS_STOPPED)?)
+            .map_err(|_| r.corrupt(attr::CHUNKS_STOPPED, "number out of range"))?,
         state: r.parsed(attr::STATE, JobState::parse)?,
         stop_reason: r
             .opt_string(attr::STOP_REASON)?
@@ -67,19 +69,6 @@ fn job_from_item(item: &Item) -> StoreResult<Job> {
         created_at: r.u64(attr::CREATED_AT)?,
         expires_at: r.u64(TTL_ATTRIBUTE)?,
     })
-}
-
-/// Chunks counted on a job: the indexes in the `set` plus the `legacy`
-/// number. A job stored before the sets (jobs live up to 7 days, and one may
-/// be running at a deploy) has counted its earlier chunks in the number and
-/// its later ones in the set; a chunk finishes once, so the sum is its count.
-fn counted(r: &Reader<'_>, set: &str, legacy: &str) -> StoreResult<u32> {
-    let in_set =
-        u64::try_from(r.ns_len_or_zero(set)?).map_err(|_| r.corrupt(set, "set too large"))?;
-    r.u64_or_zero(legacy)?
-        .checked_add(in_set)
-        .and_then(|sum| u32::try_from(sum).ok())
-        .ok_or_else(|| r.corrupt(legacy, "number out of range"))
 }
 
 fn results_value(results: &[RecipientResult]) -> StoreResult<AttributeValue> {
@@ -172,16 +161,14 @@ impl DynamoStore {
     }
 
     /// Counts a done chunk on its job, and marks the job done if that was
-    /// the last chunk to finish done. The count adds the chunk's index to a
-    /// set: the SDK sending it again (its answer lost) adds nothing.
-    async fn count_done_chunk(&self, chunk: &ChunkRef) -> StoreResult<()> {
-        let job_id = &chunk.job_id;
+    /// the last chunk to finish done.
+    async fn count_done_chunk(&self, job_id: &str) -> StoreResult<()> {
         let counted = self
             .update(
                 self.job_key(job_id),
-                "ADD #done_chunks :chunk",
+                "ADD #chunks_done :one",
                 "attribute_exists(#pk)",
-                Values::new().with(":chunk", ns([chunk.index])),
+                Values::new().with(":one", n(1)),
                 ReturnValue::AllNew,
             )
             .await;
@@ -191,15 +178,12 @@ impl DynamoStore {
             Err(WriteError::ConditionFailed(_)) => return Ok(()),
             Err(WriteError::Store(e)) => return Err(e),
         };
-        // The counts are compared here, on the item the count returned: they
-        // only grow, so once every chunk is counted done it stays so (the
-        // condition could not add the set's size to a legacy number).
         let queued_or_running = matches!(job.state, JobState::Queued | JobState::Running);
         if queued_or_running && job.chunks_done >= job.chunk_count {
             self.update_if(
                 self.job_key(job_id),
                 "SET #state = :done",
-                "#state = :queued OR #state = :running",
+                "(#state = :queued OR #state = :running) AND #chunks_done >= #chunk_count",
                 Values::new()
                     .with(":done", s(JobState::Done.as_str()))
                     .with(":queued", s(JobState::Queued.as_str()))
@@ -210,13 +194,13 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Counts a stopped chunk on its job, by index like a done one.
-    async fn count_stopped_chunk(&self, chunk: &ChunkRef) -> StoreResult<()> {
+    /// Counts a stopped chunk on its job.
+    async fn count_stopped_chunk(&self, job_id: &str) -> StoreResult<()> {
         self.update_if(
-            self.job_key(&chunk.job_id),
-            "ADD #stopped_chunks :chunk",
+            self.job_key(job_id),
+            "ADD #chunks_stopped :one",
             "attribute_exists(#pk)",
-            Values::new().with(":chunk", ns([chunk.index])),
+            Values::new().with(":one", n(1)),
         )
         .await
         .map(|_| ())
@@ -460,16 +444,11 @@ impl JobStore for DynamoStore {
             // so a done job is never marked done in storage (its view still
             // reads done from its chunks) and a stopped job's counts never add
             // up to its chunk count. Counted once: the finish above is ours
-            // once per chunk (a second finish finds another write id), and the
-            // count adds the chunk's index to a set, so the SDK re-sending it
-            // changes nothing. The sets cost the job item up to 4 bytes a
-            // chunk: 2 KB for the 500 chunks of 100,000 recipients at the
-            // default chunk size; at a chunk size of 1, 100,000 chunks take
-            // it near DynamoDB's 400 KB item limit, past which counts fail.
+            // once per chunk (a second finish finds another write id).
             let counted = if state == ChunkState::Done {
-                self.count_done_chunk(chunk).await
+                self.count_done_chunk(&chunk.job_id).await
             } else {
-                self.count_stopped_chunk(chunk).await
+                self.count_stopped_chunk(&chunk.job_id).await
             };
             if let Err(error) = counted {
                 tracing::warn!(job = %chunk.job_id, chunk = chunk.index, state = state.as_str(), error = %error, "a finished chunk was not counted on its job");
@@ -487,52 +466,5 @@ impl JobStore for DynamoStore {
         )
         .await
         .map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job() -> Job {
-        Job {
-            id: "j1".into(),
-            appid: "wx1".into(),
-            tenant: "acme".into(),
-            kind: "template".into(),
-            payload: "{}".into(),
-            total: 5,
-            chunk_count: 5,
-            chunks_done: 0,
-            chunks_stopped: 0,
-            state: JobState::Queued,
-            stop_reason: None,
-            created_at: 1,
-            expires_at: 2,
-        }
-    }
-
-    #[test]
-    fn a_new_job_reads_back_with_nothing_counted() {
-        let keys = Keys::new("wxc");
-        let item = job_to_item(&keys, &job(), JobState::Queued);
-        assert_eq!(job_from_item(&item).ok(), Some(job()));
-    }
-
-    #[test]
-    fn counts_of_a_job_stored_before_the_sets_add_to_them() {
-        // A job counted 2 done and 1 stopped in the old numbers, then one
-        // more of each by index.
-        let keys = Keys::new("wxc");
-        let mut item = job_to_item(&keys, &job(), JobState::Queued);
-        item.insert(attr::CHUNKS_DONE.into(), n(2));
-        item.insert(attr::CHUNKS_STOPPED.into(), n(1));
-        item.insert(attr::DONE_CHUNKS.into(), ns([3]));
-        item.insert(attr::STOPPED_CHUNKS.into(), ns([4]));
-        let read = job_from_item(&item).ok();
-        assert_eq!(
-            read.map(|j| (j.chunks_done, j.chunks_stopped)),
-            Some((3, 2))
-        );
     }
 }

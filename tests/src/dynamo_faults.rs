@@ -108,6 +108,26 @@ struct Queued {
     fault: DynamoFault,
 }
 
+/// The name `fail_after` takes for any write: `PutItem`, `UpdateItem`,
+/// `DeleteItem`, `BatchWriteItem` or `TransactWriteItems`, so that a test can
+/// lose the answer of an operation's n-th write whichever request it makes.
+pub const ANY_WRITE: &str = "AnyWrite";
+
+impl Queued {
+    fn matches(&self, operation: &str) -> bool {
+        self.operation == operation
+            || (self.operation == ANY_WRITE
+                && matches!(
+                    operation,
+                    "PutItem"
+                        | "UpdateItem"
+                        | "DeleteItem"
+                        | "BatchWriteItem"
+                        | "TransactWriteItems"
+                ))
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -120,7 +140,7 @@ impl Shared {
         let plan = *lock(&self.plan);
         let queued = {
             let mut next = lock(&self.next);
-            match next.iter().position(|q| q.operation == operation) {
+            match next.iter().position(|q| q.matches(operation)) {
                 Some(i) if next[i].pass > 0 => {
                     next[i].pass -= 1;
                     None
@@ -200,7 +220,7 @@ impl FaultProxy {
     }
 
     /// The next request of `operation` (`PutItem`, `UpdateItem`,
-    /// `TransactWriteItems`…) meets `fault`, whatever the plan.
+    /// `TransactWriteItems`…, or [`ANY_WRITE`]) meets `fault`, whatever the plan.
     pub fn fail_next(&self, operation: &str, fault: DynamoFault) {
         self.fail_after(operation, 0, fault);
     }

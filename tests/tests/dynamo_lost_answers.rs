@@ -3,7 +3,8 @@
 //! which now fails its own condition. Each such write must be recognised as
 //! the caller's own, not taken for someone else's (a held lease, a claimed
 //! chunk, a finished chunk, an idempotency key "in progress", a job id taken,
-//! a push seen).
+//! a push seen); and a finished chunk must be counted on its job once,
+//! whichever of the finish's writes lost its answer.
 
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
@@ -11,7 +12,7 @@ use wxopen::store::{
     IdempotencyOutcome, IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome,
     PushStore,
 };
-use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
+use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy, ANY_WRITE};
 use wxopen_tests::unique_table_name;
 
 const APPID: &str = "wxcomponent00001";
@@ -172,14 +173,24 @@ async fn a_chunk_finish_whose_answer_was_lost_is_still_ours_and_counted() {
     // Given a job of one chunk, claimed
     let done = stored_job(&store, "job-finish-done", 1).await;
     claim(&store, &done[0], "worker-a").await;
-    // When finishing it done loses the answer of the chunk's write
-    proxy.fail_next("UpdateItem", DynamoFault::ResetAfter);
+    // When finishing it done loses the answer of its first write (the
+    // transaction finishing and counting it)
+    proxy.fail_next(ANY_WRITE, DynamoFault::ResetAfter);
     let outcome = finish(&store, &done[0], "worker-a", ChunkState::Done).await;
     // Then the finish is ours, not a lost lease
     assert_eq!(proxy.counts().total_faults(), 1);
     assert_eq!(outcome, CheckpointOutcome::Saved);
     assert_eq!(chunk_state(&store, &done[0]).await, ChunkState::Done);
-    // and the chunk is counted, so the job is done
+    // and the chunk is counted once, so the job is done
+    assert_eq!(
+        counts(&store, "job-finish-done").await,
+        (1, 0, JobState::Done)
+    );
+    // and a second finish of it, by the same worker, is refused and counts nothing
+    assert_eq!(
+        finish(&store, &done[0], "worker-a", ChunkState::Done).await,
+        CheckpointOutcome::LostLease
+    );
     assert_eq!(
         counts(&store, "job-finish-done").await,
         (1, 0, JobState::Done)
@@ -188,9 +199,9 @@ async fn a_chunk_finish_whose_answer_was_lost_is_still_ours_and_counted() {
     // Given another, when finishing it stopped loses its answer
     let stopped = stored_job(&store, "job-finish-stopped", 1).await;
     claim(&store, &stopped[0], "worker-a").await;
-    proxy.fail_next("UpdateItem", DynamoFault::ServerErrorAfter);
+    proxy.fail_next(ANY_WRITE, DynamoFault::ServerErrorAfter);
     let outcome = finish(&store, &stopped[0], "worker-a", ChunkState::Stopped).await;
-    // Then it is ours and counted stopped
+    // Then it is ours and counted stopped, once
     assert_eq!(proxy.counts().total_faults(), 2);
     assert_eq!(outcome, CheckpointOutcome::Saved);
     assert_eq!(chunk_state(&store, &stopped[0]).await, ChunkState::Stopped);
@@ -206,6 +217,46 @@ async fn a_chunk_finish_whose_answer_was_lost_is_still_ours_and_counted() {
     assert_eq!(
         counts(&store, "job-finish-stopped").await,
         (0, 1, JobState::Queued)
+    );
+}
+
+/// The job `id` of `chunks` chunks, after its first chunk was claimed and
+/// finished `state` while the finish's second write (if it makes one) lost
+/// its answer; on a proxy of its own, so a fault it left unused goes no further.
+async fn finished_losing_the_second_write(
+    id: &str,
+    chunks: u32,
+    state: ChunkState,
+) -> (CheckpointOutcome, (u32, u32, JobState)) {
+    let (store, proxy) = store_behind_proxy().await;
+    let refs = stored_job(&store, id, chunks).await;
+    claim(&store, &refs[0], "worker-a").await;
+    proxy.fail_after(ANY_WRITE, 1, DynamoFault::ResetAfter);
+    let outcome = finish(&store, &refs[0], "worker-a", state).await;
+    (outcome, counts(&store, id).await)
+}
+
+#[tokio::test]
+async fn a_chunk_finish_counts_once_whichever_of_its_writes_loses_its_answer() {
+    // (A finish's first write losing its answer is the test above.)
+    // When the first of two chunks finishes done and its second write loses
+    // its answer, then it is counted once and the job is not done with a
+    // chunk pending
+    assert_eq!(
+        finished_losing_the_second_write("job-two", 2, ChunkState::Done).await,
+        (CheckpointOutcome::Saved, (1, 0, JobState::Queued))
+    );
+    // When the only chunk finishes done and its second write (marking the
+    // job done) loses its answer, then the job is done, counted once
+    assert_eq!(
+        finished_losing_the_second_write("job-one", 1, ChunkState::Done).await,
+        (CheckpointOutcome::Saved, (1, 0, JobState::Done))
+    );
+    // When a chunk finishes stopped and its second write loses its answer,
+    // then it is counted stopped once
+    assert_eq!(
+        finished_losing_the_second_write("job-stopped", 2, ChunkState::Stopped).await,
+        (CheckpointOutcome::Saved, (0, 1, JobState::Queued))
     );
 }
 

@@ -8,8 +8,9 @@
 //! counts, so a stopped job of n chunks costs n job reads, not n chunk lists.
 //! Two workers finishing the last chunks at once may both see the job
 //! finished: the event's id comes from the job id, so they record one event.
-//! A count DynamoDB lost to a crash (see `finish_chunk`) leaves a stopped job
-//! never seen to end, so it raises no event.
+//! A chunk is finished and counted in one write on both stores, so the
+//! counts are exact; DynamoDB marks a job `Done` in a write after it, and a
+//! crash in between leaves a done job never seen to end, so it raises no event.
 
 use crate::app::App;
 use crate::service::events;
@@ -60,8 +61,9 @@ async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreE
     if !ended {
         return Ok(None);
     }
-    // The chunks confirm it: a count sent twice (DynamoDB retrying a write
-    // whose answer was lost) must not announce a job with a chunk still to run.
+    // The chunks confirm it, as a second guard (the stores count each chunk
+    // once): the view is read for the event's counts anyway, and a job must
+    // not be announced with a chunk still to run.
     let view = jobs::job_view(app, job_id, 0, 1).await?;
     Ok(view.filter(|v| v.pending_chunks == 0))
 }

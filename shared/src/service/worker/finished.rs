@@ -10,7 +10,10 @@
 //! finished: the event's id comes from the job id, so they record one event.
 //! A chunk is finished and counted in one write on both stores, so the
 //! counts are exact; DynamoDB marks a job `Done` in a write after it, and a
-//! crash in between leaves a done job never seen to end, so it raises no event.
+//! job whose mark a crash lost (queued or running in storage, every chunk
+//! counted done) is taken as ended here too, so the event does not hang on
+//! the mark. A worker that dies between finishing a job's last chunk and
+//! recording the event still leaves the job without it: best effort.
 
 use crate::app::App;
 use crate::service::events;
@@ -51,12 +54,16 @@ async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreE
     let Some(job) = app.store.get_job(job_id, app.now()).await? else {
         return Ok(None);
     };
-    // Done is marked by the write that finished its last chunk; a stopped job
-    // has finished once each of its chunks has been counted, done or stopped.
+    // Done is marked after its last chunk is counted (by the same write on
+    // SQLite, the next one on DynamoDB), so a queued or running job with every
+    // chunk counted done has ended whether or not the mark was written; a
+    // stopped job has ended once each of its chunks has been counted, done or
+    // stopped.
     let ended = match job.state {
         JobState::Done => true,
+        JobState::Queued | JobState::Running => job.chunks_done >= job.chunk_count,
         JobState::Stopped => job.chunks_done.saturating_add(job.chunks_stopped) >= job.chunk_count,
-        JobState::Creating | JobState::Queued | JobState::Running => false,
+        JobState::Creating => false,
     };
     if !ended {
         return Ok(None);

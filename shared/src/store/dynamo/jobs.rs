@@ -451,7 +451,8 @@ impl JobStore for DynamoStore {
         if state == ChunkState::Done {
             // A write of its own, after the count: a crash in between leaves
             // a job whose chunks all finished done still queued or running in
-            // storage (its view reads done from its chunks).
+            // storage (its view reads done from its chunks, and `job.finished`
+            // is still raised: see `service::worker::finished`).
             if let Err(error) = self.mark_done_if_complete(&chunk.job_id).await {
                 tracing::warn!(job = %chunk.job_id, chunk = chunk.index, error = %error, "a job whose chunks all finished done was not marked done");
             }

@@ -540,3 +540,44 @@ mod at_rest {
         store_contract::at_rest::rotation_opens_with_the_previous_key_and_reseals(open, dump).await;
     }
 }
+
+#[tokio::test]
+async fn a_chunk_of_a_job_no_longer_stored_is_not_finished_nor_its_job_made_again() {
+    // Given a job whose chunk is claimed, and whose job item then disappears
+    // (expired, deleted by TTL before its chunk)
+    let store = fresh_store().await;
+    store
+        .create_job(&job("gone", 1), &[chunk("gone", 0)])
+        .await
+        .unwrap();
+    let at = ChunkRef {
+        job_id: "gone".to_owned(),
+        index: 0,
+    };
+    let claimed = store.claim_chunk(&at, "w1", 1_000, 1_060).await.unwrap();
+    assert!(matches!(claimed, ClaimOutcome::Claimed(_)), "{claimed:?}");
+    let job_pk = format!("{COMPONENT}#job#gone");
+    if let Err(e) = store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(job_pk.clone()))
+        .key("sk", AttributeValue::S("job".to_owned()))
+        .send()
+        .await
+    {
+        panic!("raw DeleteItem failed: {e:?}");
+    }
+    // When the chunk is finished
+    let outcome = store
+        .finish_chunk(&at, "w1", &[], ChunkState::Done)
+        .await
+        .unwrap();
+    // Then the finish is refused, the chunk left as it was, and no stray job
+    // item is made by its count
+    assert_eq!(outcome, CheckpointOutcome::LostLease);
+    let chunks = store.list_chunks("gone").await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].state, ChunkState::Pending);
+    assert!(raw_item(&store, &job_pk, "job").await.is_empty());
+}

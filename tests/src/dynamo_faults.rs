@@ -95,10 +95,46 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     plan: Mutex<FaultPlan>,
-    /// One-shot faults for the next request of an operation, in order.
-    next: Mutex<Vec<(String, DynamoFault)>>,
+    /// One-shot faults for a coming request of an operation, in order.
+    next: Mutex<Vec<Queued>>,
     requests: AtomicU64,
     faults: Mutex<BTreeMap<DynamoFault, u64>>,
+}
+
+/// A one-shot fault: the request of `operation` (whose body holds
+/// `containing`, when given) after `pass` more of them meets `fault`.
+struct Queued {
+    operation: String,
+    containing: Option<String>,
+    pass: u32,
+    fault: DynamoFault,
+}
+
+/// The name `fail_after` takes for any write: `PutItem`, `UpdateItem`,
+/// `DeleteItem`, `BatchWriteItem` or `TransactWriteItems`, so that a test can
+/// lose the answer of an operation's n-th write whichever request it makes.
+pub const ANY_WRITE: &str = "AnyWrite";
+
+impl Queued {
+    fn matches(&self, operation: &str, body: &[u8]) -> bool {
+        let holds = |needle: &String| {
+            body.windows(needle.len().max(1))
+                .any(|w| w == needle.as_bytes())
+        };
+        if !self.containing.as_ref().is_none_or(holds) {
+            return false;
+        }
+        self.operation == operation
+            || (self.operation == ANY_WRITE
+                && matches!(
+                    operation,
+                    "PutItem"
+                        | "UpdateItem"
+                        | "DeleteItem"
+                        | "BatchWriteItem"
+                        | "TransactWriteItems"
+                ))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,14 +143,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     /// The fault for request number `n` of `operation`, if any: a one-shot
-    /// fault queued for the operation, else the plan's (the same plan and `n`
-    /// always give the same answer).
-    fn fault_for(&self, n: u64, operation: &str) -> Option<(DynamoFault, Duration)> {
+    /// fault queued for the operation and due, else the plan's (the same plan
+    /// and `n` always give the same answer).
+    fn fault_for(&self, n: u64, operation: &str, body: &[u8]) -> Option<(DynamoFault, Duration)> {
         let plan = *lock(&self.plan);
         let queued = {
             let mut next = lock(&self.next);
-            let at = next.iter().position(|(op, _)| op == operation);
-            at.map(|i| next.remove(i).1)
+            match next.iter().position(|q| q.matches(operation, body)) {
+                Some(i) if next[i].pass > 0 => {
+                    next[i].pass -= 1;
+                    None
+                }
+                Some(i) => Some(next.remove(i).fault),
+                None => None,
+            }
         };
         if let Some(kind) = queued {
             *lock(&self.faults).entry(kind).or_insert(0) += 1;
@@ -187,9 +229,33 @@ impl FaultProxy {
     }
 
     /// The next request of `operation` (`PutItem`, `UpdateItem`,
-    /// `TransactWriteItems`…) meets `fault`, whatever the plan.
+    /// `TransactWriteItems`…, or [`ANY_WRITE`]) meets `fault`, whatever the plan.
     pub fn fail_next(&self, operation: &str, fault: DynamoFault) {
-        lock(&self.shared.next).push((operation.to_owned(), fault));
+        self.fail_after(operation, 0, fault);
+    }
+
+    /// The request of `operation` after the next `pass` ones meets `fault`
+    /// (those go by as the plan has them): for the second write of an
+    /// operation of the store's that makes two.
+    pub fn fail_after(&self, operation: &str, pass: u32, fault: DynamoFault) {
+        lock(&self.shared.next).push(Queued {
+            operation: operation.to_owned(),
+            containing: None,
+            pass,
+            fault,
+        });
+    }
+
+    /// The next request of `operation` whose body holds `needle` (an
+    /// update expression, say) meets `fault`: for one write of the store's
+    /// among others of the same operation whose number is not known.
+    pub fn fail_next_containing(&self, operation: &str, needle: &str, fault: DynamoFault) {
+        lock(&self.shared.next).push(Queued {
+            operation: operation.to_owned(),
+            containing: Some(needle.to_owned()),
+            pass: 0,
+            fault,
+        });
     }
 
     pub fn counts(&self) -> FaultCounts {
@@ -254,7 +320,11 @@ async fn proxy(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or_default()
         .to_owned();
-    let fault = shared.fault_for(n, &operation);
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return error(400, "SerializationException", "unreadable request body");
+    };
+    let fault = shared.fault_for(n, &operation, &body);
     match fault {
         Some((DynamoFault::Throttled, _)) => {
             return error(
@@ -270,7 +340,7 @@ async fn proxy(
         Some((DynamoFault::Slow, latency)) => tokio::time::sleep(latency).await,
         _ => {}
     }
-    let answer = forward(shared, req).await;
+    let answer = forward(shared, parts, body).await;
     match fault {
         Some((DynamoFault::ServerErrorAfter, _)) => {
             error(500, "InternalServerError", "Internal server error")
@@ -280,11 +350,11 @@ async fn proxy(
     }
 }
 
-async fn forward(shared: &Shared, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return error(400, "SerializationException", "unreadable request body");
-    };
+async fn forward(
+    shared: &Shared,
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+) -> hyper::Response<Full<Bytes>> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut upstream = shared
         .client

@@ -218,3 +218,42 @@ async fn a_grant_write_that_fails_every_sdk_attempt_is_retried_and_the_refresh_t
         before + 1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_done_mark_failed_every_attempt_is_still_announced_finished() {
+    // Given a job (60 recipients: one chunk, not sent inline), and a tenant reading its events
+    let (api, proxy) = api_behind_proxy(60).await;
+    let events_key = api
+        .new_key(TenantScope::Only(vec![TENANT.into()]), &["events"])
+        .await;
+    let r = api.send_template(&extra_followers(60), None).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let job_id = r.body["job_id"].as_str().unwrap().to_owned();
+    // When its chunk finishes done (finished and counted in one transaction)
+    // but the write marking the job done fails all of the SDK's attempts
+    for _ in 0..wxopen::store::dynamo::MAX_ATTEMPTS {
+        proxy.fail_next_containing("UpdateItem", "SET #state = :done", DynamoFault::ServerError);
+    }
+    api.drain("w1").await;
+    assert_eq!(
+        proxy.counts().faults.get("ServerError"),
+        Some(&u64::from(wxopen::store::dynamo::MAX_ATTEMPTS))
+    );
+    // Then the job reads done (from its chunks) though not marked so,
+    let job = api.job(&job_id).await;
+    assert_eq!(job["state"], "done", "{job}");
+    // and job.finished is raised all the same: its counts say it has ended
+    api.env.sim.advance(Duration::from_secs(5));
+    let r = api.get("/v1/events?limit=500", Some(&events_key)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let finished: Vec<&Value> = r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "job.finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{}", r.body);
+    assert_eq!(finished[0]["data"]["job_id"], job_id.as_str());
+    assert_eq!(finished[0]["data"]["state"], "done");
+    assert_eq!(finished[0]["data"]["sent"], 60);
+}

@@ -2,16 +2,19 @@
 //! the write, the answer never arrived, and the SDK sent the write again,
 //! which now fails its own condition. Each such write must be recognised as
 //! the caller's own, not taken for someone else's (a held lease, a claimed
-//! chunk, an idempotency key "in progress", a job id taken, a push seen).
+//! chunk, a finished chunk, an idempotency key "in progress", a job id taken,
+//! a push seen, a webhook secret rotated, an OAuth result taken); and a
+//! finished chunk must be counted on its job once, whichever of the finish's
+//! writes lost its answer.
 
 use wxopen::secret::Secret;
 use wxopen::store::dynamo::DynamoStore;
 use wxopen::store::{
-    Chunk, ChunkRef, ChunkState, ClaimOutcome, ComponentStore, IdempotencyOutcome,
-    IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome, OauthResult,
-    OauthStore, PushStore, Webhook, WebhookStore,
+    CheckpointOutcome, Chunk, ChunkRef, ChunkState, ClaimOutcome, ComponentStore,
+    IdempotencyOutcome, IdempotencyRecord, IdempotencyStore, Job, JobState, JobStore, LeaseOutcome,
+    OauthResult, OauthStore, PushStore, Webhook, WebhookStore,
 };
-use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy};
+use wxopen_tests::dynamo_faults::{store_via, DynamoFault, FaultProxy, ANY_WRITE};
 use wxopen_tests::unique_table_name;
 
 const APPID: &str = "wxcomponent00001";
@@ -117,6 +120,146 @@ async fn a_chunk_claim_whose_answer_was_lost_is_still_ours() {
             .unwrap(),
         ClaimOutcome::Held
     ));
+}
+
+/// A stored job of `chunks` chunks, and the refs of its chunks.
+async fn stored_job(store: &DynamoStore, id: &str, chunks: u32) -> Vec<ChunkRef> {
+    let (job, chunks) = job(id, chunks);
+    store.create_job(&job, &chunks).await.unwrap();
+    chunks
+        .iter()
+        .map(|c| ChunkRef {
+            job_id: c.job_id.clone(),
+            index: c.index,
+        })
+        .collect()
+}
+
+/// `chunk` claimed by `owner`.
+async fn claim(store: &DynamoStore, chunk: &ChunkRef, owner: &str) {
+    let claimed = store
+        .claim_chunk(chunk, owner, NOW, NOW + 60)
+        .await
+        .unwrap();
+    assert!(matches!(claimed, ClaimOutcome::Claimed(_)), "{claimed:?}");
+}
+
+/// `chunk` finished `state` by `owner`, who holds it.
+async fn finish(
+    store: &DynamoStore,
+    chunk: &ChunkRef,
+    owner: &str,
+    state: ChunkState,
+) -> CheckpointOutcome {
+    store.finish_chunk(chunk, owner, &[], state).await.unwrap()
+}
+
+/// (chunks_done, chunks_stopped, state) of a job.
+async fn counts(store: &DynamoStore, id: &str) -> (u32, u32, JobState) {
+    let job = store.get_job(id, NOW).await.unwrap().expect("the job");
+    (job.chunks_done, job.chunks_stopped, job.state)
+}
+
+async fn chunk_state(store: &DynamoStore, chunk: &ChunkRef) -> ChunkState {
+    let chunks = store.list_chunks(&chunk.job_id).await.unwrap();
+    chunks
+        .iter()
+        .find(|c| c.index == chunk.index)
+        .map(|c| c.state)
+        .expect("the chunk")
+}
+
+#[tokio::test]
+async fn a_chunk_finish_whose_answer_was_lost_is_still_ours_and_counted() {
+    let (store, proxy) = store_behind_proxy().await;
+    // Given a job of one chunk, claimed
+    let done = stored_job(&store, "job-finish-done", 1).await;
+    claim(&store, &done[0], "worker-a").await;
+    // When finishing it done loses the answer of its first write (the
+    // transaction finishing and counting it)
+    proxy.fail_next(ANY_WRITE, DynamoFault::ResetAfter);
+    let outcome = finish(&store, &done[0], "worker-a", ChunkState::Done).await;
+    // Then the finish is ours, not a lost lease
+    assert_eq!(proxy.counts().total_faults(), 1);
+    assert_eq!(outcome, CheckpointOutcome::Saved);
+    assert_eq!(chunk_state(&store, &done[0]).await, ChunkState::Done);
+    // and the chunk is counted once, so the job is done
+    assert_eq!(
+        counts(&store, "job-finish-done").await,
+        (1, 0, JobState::Done)
+    );
+    // and a second finish of it, by the same worker, is refused and counts nothing
+    assert_eq!(
+        finish(&store, &done[0], "worker-a", ChunkState::Done).await,
+        CheckpointOutcome::LostLease
+    );
+    assert_eq!(
+        counts(&store, "job-finish-done").await,
+        (1, 0, JobState::Done)
+    );
+
+    // Given another, when finishing it stopped loses its answer
+    let stopped = stored_job(&store, "job-finish-stopped", 1).await;
+    claim(&store, &stopped[0], "worker-a").await;
+    proxy.fail_next(ANY_WRITE, DynamoFault::ServerErrorAfter);
+    let outcome = finish(&store, &stopped[0], "worker-a", ChunkState::Stopped).await;
+    // Then it is ours and counted stopped, once
+    assert_eq!(proxy.counts().total_faults(), 2);
+    assert_eq!(outcome, CheckpointOutcome::Saved);
+    assert_eq!(chunk_state(&store, &stopped[0]).await, ChunkState::Stopped);
+    assert_eq!(
+        counts(&store, "job-finish-stopped").await,
+        (0, 1, JobState::Queued)
+    );
+    // and a second finish of it, by the same worker, is still refused
+    assert_eq!(
+        finish(&store, &stopped[0], "worker-a", ChunkState::Stopped).await,
+        CheckpointOutcome::LostLease
+    );
+    assert_eq!(
+        counts(&store, "job-finish-stopped").await,
+        (0, 1, JobState::Queued)
+    );
+}
+
+/// The job `id` of `chunks` chunks, after its first chunk was claimed and
+/// finished `state` while the finish's second write (if it makes one) lost
+/// its answer; on a proxy of its own, so a fault it left unused goes no further.
+async fn finished_losing_the_second_write(
+    id: &str,
+    chunks: u32,
+    state: ChunkState,
+) -> (CheckpointOutcome, (u32, u32, JobState)) {
+    let (store, proxy) = store_behind_proxy().await;
+    let refs = stored_job(&store, id, chunks).await;
+    claim(&store, &refs[0], "worker-a").await;
+    proxy.fail_after(ANY_WRITE, 1, DynamoFault::ResetAfter);
+    let outcome = finish(&store, &refs[0], "worker-a", state).await;
+    (outcome, counts(&store, id).await)
+}
+
+#[tokio::test]
+async fn a_chunk_finish_counts_once_whichever_of_its_writes_loses_its_answer() {
+    // (A finish's first write losing its answer is the test above.)
+    // When the first of two chunks finishes done and its second write loses
+    // its answer, then it is counted once and the job is not done with a
+    // chunk pending
+    assert_eq!(
+        finished_losing_the_second_write("job-two", 2, ChunkState::Done).await,
+        (CheckpointOutcome::Saved, (1, 0, JobState::Queued))
+    );
+    // When the only chunk finishes done and its second write (marking the
+    // job done) loses its answer, then the job is done, counted once
+    assert_eq!(
+        finished_losing_the_second_write("job-one", 1, ChunkState::Done).await,
+        (CheckpointOutcome::Saved, (1, 0, JobState::Done))
+    );
+    // When a chunk finishes stopped and its second write loses its answer,
+    // then it is counted stopped once
+    assert_eq!(
+        finished_losing_the_second_write("job-stopped", 2, ChunkState::Stopped).await,
+        (CheckpointOutcome::Saved, (0, 1, JobState::Queued))
+    );
 }
 
 #[tokio::test]

@@ -102,10 +102,12 @@ pub trait JobStore: Send + Sync {
     /// a done one in `chunks_done` (the job marked `Done` when every chunk has
     /// finished done and it is queued or running), a stopped one in
     /// `chunks_stopped`, so that whether every chunk has ended is read from
-    /// the job alone. SQLite does all of it in one write; DynamoDB counts in
-    /// the next write, so a crash between the two leaves the count short: a
-    /// done job is then never marked `Done` (its view still reads done from
-    /// its chunks), and a stopped job's counts never reach its chunk count.
+    /// the job alone. Both stores finish and count in one write (SQLite a
+    /// transaction, DynamoDB a TransactWriteItems), so the count is never
+    /// short nor doubled. SQLite marks `Done` in that write too; DynamoDB
+    /// marks it in a following one, so a crash between the two leaves a job
+    /// whose chunks all finished done queued or running in storage (its view
+    /// still reads done from its chunks, and its counts say it has ended).
     async fn finish_chunk(
         &self,
         chunk: &ChunkRef,

@@ -8,8 +8,12 @@
 //! counts, so a stopped job of n chunks costs n job reads, not n chunk lists.
 //! Two workers finishing the last chunks at once may both see the job
 //! finished: the event's id comes from the job id, so they record one event.
-//! A count DynamoDB lost to a crash (see `finish_chunk`) leaves a stopped job
-//! never seen to end, so it raises no event.
+//! A chunk is finished and counted in one write on both stores, so the
+//! counts are exact; DynamoDB marks a job `Done` in a write after it, and a
+//! job whose mark a crash lost (queued or running in storage, every chunk
+//! counted done) is taken as ended here too, so the event does not hang on
+//! the mark. A worker that dies between finishing a job's last chunk and
+//! recording the event still leaves the job without it: best effort.
 
 use crate::app::App;
 use crate::service::events;
@@ -50,18 +54,23 @@ async fn finished_job(app: &App, job_id: &str) -> Result<Option<JobView>, StoreE
     let Some(job) = app.store.get_job(job_id, app.now()).await? else {
         return Ok(None);
     };
-    // Done is marked by the write that finished its last chunk; a stopped job
-    // has finished once each of its chunks has been counted, done or stopped.
+    // Done is marked after its last chunk is counted (by the same write on
+    // SQLite, the next one on DynamoDB), so a queued or running job with every
+    // chunk counted done has ended whether or not the mark was written; a
+    // stopped job has ended once each of its chunks has been counted, done or
+    // stopped.
     let ended = match job.state {
         JobState::Done => true,
+        JobState::Queued | JobState::Running => job.chunks_done >= job.chunk_count,
         JobState::Stopped => job.chunks_done.saturating_add(job.chunks_stopped) >= job.chunk_count,
-        JobState::Creating | JobState::Queued | JobState::Running => false,
+        JobState::Creating => false,
     };
     if !ended {
         return Ok(None);
     }
-    // The chunks confirm it: a count sent twice (DynamoDB retrying a write
-    // whose answer was lost) must not announce a job with a chunk still to run.
+    // The chunks confirm it, as a second guard (the stores count each chunk
+    // once): the view is read for the event's counts anyway, and a job must
+    // not be announced with a chunk still to run.
     let view = jobs::job_view(app, job_id, 0, 1).await?;
     Ok(view.filter(|v| v.pending_chunks == 0))
 }

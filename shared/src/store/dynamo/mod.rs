@@ -66,6 +66,12 @@ struct Query<'a> {
     values: Values,
 }
 
+/// A transaction's failure: a conflict, worth sending again, or any other.
+enum Cancelled {
+    Conflict(StoreError),
+    Write(WriteError),
+}
+
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET_LIMIT: usize = 100;
 /// Attempts of an optimistic read-then-conditional-write before giving up.
@@ -291,7 +297,29 @@ impl DynamoStore {
 
     /// One TransactWriteItems: all of `writes` or none. A failed condition of
     /// any item is `ConditionFailed(None)` (a transaction returns no old item).
+    ///
+    /// A transaction cancelled for a conflict (another transaction on one of
+    /// its items at the same moment, as when two chunks of a job finish at
+    /// once and both count on the job) is sent again, a few times: cancelled,
+    /// it wrote nothing, and the SDK does not retry it.
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), WriteError> {
+        let mut attempt = 1;
+        loop {
+            match self.transact_once(writes.clone()).await {
+                Err(Cancelled::Conflict(e)) if attempt < OPTIMISTIC_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "transaction conflict; sending it again");
+                    let jitter = rand::random_range(0..=10u64 << attempt.min(5));
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                    attempt += 1;
+                }
+                Err(Cancelled::Conflict(e)) => return Err(WriteError::Store(e)),
+                Err(Cancelled::Write(e)) => return Err(e),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    async fn transact_once(&self, writes: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
         bump(&self.counter.transact_write_items, 1);
         bump(&self.counter.transact_items, writes.len() as u64);
         match self
@@ -308,12 +336,22 @@ impl DynamoStore {
                         .iter()
                         .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
                 {
-                    Err(WriteError::ConditionFailed(None))
+                    Err(Cancelled::Write(WriteError::ConditionFailed(None)))
                 }
-                other => Err(WriteError::Store(service_error(
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if c.cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict")) =>
+                {
+                    Err(Cancelled::Conflict(service_error(
+                        "TransactWriteItems",
+                        TransactWriteItemsError::TransactionCanceledException(c),
+                    )))
+                }
+                other => Err(Cancelled::Write(WriteError::Store(service_error(
                     "TransactWriteItems",
                     other,
-                ))),
+                )))),
             },
         }
     }

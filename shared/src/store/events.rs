@@ -53,6 +53,17 @@ pub fn feed_key(created_at: u64, id: &str) -> String {
     format!("{created_at:010}.{id}")
 }
 
+/// An event is written with its deliveries in one write, so it may go to at
+/// most [`MAX_DELIVERIES_PER_EVENT`] subscriptions; both stores refuse more.
+pub fn check_delivery_count(webhook_ids: &[String]) -> StoreResult<()> {
+    if webhook_ids.len() > MAX_DELIVERIES_PER_EVENT {
+        return Err(super::StoreError::Invalid(format!(
+            "an event is delivered to at most {MAX_DELIVERIES_PER_EVENT} subscriptions"
+        )));
+    }
+    Ok(())
+}
+
 /// A feed cursor is a feed key: ten digits, a dot, an event id.
 pub fn check_feed_cursor(cursor: &str) -> StoreResult<()> {
     let ok = cursor.len() <= 64
@@ -304,6 +315,17 @@ pub trait EventStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_goes_to_at_most_ninety_nine_subscriptions() {
+        let ids = |n: usize| (0..n).map(|i| format!("wh_{i}")).collect::<Vec<_>>();
+        assert!(check_delivery_count(&ids(MAX_DELIVERIES_PER_EVENT)).is_ok());
+        let refused = check_delivery_count(&ids(MAX_DELIVERIES_PER_EVENT + 1));
+        assert!(
+            matches!(&refused, Err(crate::store::StoreError::Invalid(m)) if m.contains("at most 99")),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn feed_keys_sort_by_time_then_id_and_check_as_cursors() {

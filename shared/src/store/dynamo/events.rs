@@ -15,9 +15,9 @@ use super::table::{
 };
 use super::{DynamoStore, Values};
 use crate::store::{
-    check_feed_cursor, Attempt, AttemptRecorded, Delivery, DeliveryClaim, DeliveryRef,
-    DeliveryState, EventRecord, EventStore, FeedQuery, NextStep, Page, StoreError, StoreResult,
-    MAX_DELIVERIES_PER_EVENT,
+    check_delivery_count, check_feed_cursor, Attempt, AttemptRecorded, Delivery, DeliveryClaim,
+    DeliveryRef, DeliveryState, EventRecord, EventStore, FeedQuery, NextStep, Page, StoreError,
+    StoreResult,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -229,11 +229,7 @@ impl EventStore for DynamoStore {
         webhook_ids: &[String],
         leased_to: Option<&str>,
     ) -> StoreResult<bool> {
-        if webhook_ids.len() > MAX_DELIVERIES_PER_EVENT {
-            return Err(StoreError::Invalid(format!(
-                "an event is delivered to at most {MAX_DELIVERIES_PER_EVENT} subscriptions"
-            )));
-        }
+        check_delivery_count(webhook_ids)?;
         // New, or an expired record DynamoDB has not deleted yet.
         let new = "attribute_not_exists(#pk) OR #expires_at <= :now";
         let values = Values::new().with(":now", n(event.created_at));

@@ -155,12 +155,7 @@ impl EventStore for SqliteStore {
         webhook_ids: &[String],
         leased_to: Option<&str>,
     ) -> StoreResult<bool> {
-        if webhook_ids.len() > crate::store::MAX_DELIVERIES_PER_EVENT {
-            return Err(StoreError::Invalid(format!(
-                "an event is delivered to at most {} subscriptions",
-                crate::store::MAX_DELIVERIES_PER_EVENT
-            )));
-        }
+        crate::store::check_delivery_count(webhook_ids)?;
         let event = event.clone();
         let data = encode(&event.data)?;
         let deliveries: Vec<Delivery> = webhook_ids

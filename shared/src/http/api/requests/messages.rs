@@ -25,6 +25,20 @@ pub(crate) enum MassMsgType {
     Wxcard,
 }
 
+impl MassMsgType {
+    /// The name on the wire, which is also the payload's field.
+    fn name(self) -> &'static str {
+        match self {
+            MassMsgType::Text => "text",
+            MassMsgType::Image => "image",
+            MassMsgType::Voice => "voice",
+            MassMsgType::Mpnews => "mpnews",
+            MassMsgType::Mpvideo => "mpvideo",
+            MassMsgType::Wxcard => "wxcard",
+        }
+    }
+}
+
 /// What a customer-service message is; its payload goes in the field of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -83,14 +97,7 @@ impl TryFrom<MassMessageRequest> for MassRequest {
                 ))
             }
         };
-        let msgtype = match r.msgtype {
-            MassMsgType::Text => "text",
-            MassMsgType::Image => "image",
-            MassMsgType::Voice => "voice",
-            MassMsgType::Mpnews => "mpnews",
-            MassMsgType::Mpvideo => "mpvideo",
-            MassMsgType::Wxcard => "wxcard",
-        };
+        let msgtype = r.msgtype.name();
         let payloads = Payloads {
             text: r.text,
             image: r.image,
@@ -149,14 +156,7 @@ impl TryFrom<MassPreviewRequest> for crate::wechat::MassPreview {
                 ))
             }
         };
-        let msgtype = match r.msgtype {
-            MassMsgType::Text => "text",
-            MassMsgType::Image => "image",
-            MassMsgType::Voice => "voice",
-            MassMsgType::Mpnews => "mpnews",
-            MassMsgType::Mpvideo => "mpvideo",
-            MassMsgType::Wxcard => "wxcard",
-        };
+        let msgtype = r.msgtype.name();
         let payloads = Payloads {
             text: r.text,
             image: r.image,

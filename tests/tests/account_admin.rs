@@ -1,8 +1,7 @@
 //! A client's report of a rejected token, and WeChat's quotas, over the
 //! client API against the simulator, on SQLite and DynamoDB (issue #17).
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::json;

@@ -3,8 +3,7 @@
 //! daily reconcile pick up what changed at WeChat (the simulator), on SQLite
 //! and DynamoDB.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::{json, Value};

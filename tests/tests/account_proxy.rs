@@ -1,8 +1,7 @@
 //! The pass-through `/v1/authorizers/{appid}/wechat/{path}` against the
 //! simulator, on SQLite and DynamoDB (issue #17).
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use reqwest::multipart::{Form, Part};

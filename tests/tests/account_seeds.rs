@@ -4,8 +4,7 @@
 //! 000's (uploadimg → uploadnews → preview → sendall by a tag created and
 //! filled here → finish event → delete).
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use reqwest::multipart::{Form, Part};

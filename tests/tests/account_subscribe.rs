@@ -3,8 +3,7 @@
 //! openid or many, inline below the limit, a job above it, idempotency, the
 //! job's stop reasons), with WeChat's bizsend counted per follower.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::json;

@@ -1,8 +1,7 @@
 //! API keys and request validation over HTTP: every way a request can be
 //! refused before anything reaches WeChat. Each behaviour runs on SQLite and DynamoDB.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::json;

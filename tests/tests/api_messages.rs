@@ -1,8 +1,7 @@
 //! Mass messages, their status, customer-service messages and media uploads
 //! over the client API against the simulator, on SQLite and DynamoDB.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use reqwest::multipart::{Form, Part};

@@ -3,8 +3,7 @@
 //! faults, quota), idempotency, and the answers for a revoked account and a
 //! WeChat outage. Each behaviour runs on SQLite and DynamoDB.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::json;

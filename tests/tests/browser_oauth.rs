@@ -11,7 +11,7 @@
 
 // Only the set-up of the shared module is used here, not its macro.
 #[allow(unused_imports)]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use fantoccini::{ClientBuilder, Locator};

@@ -6,7 +6,7 @@
 //! either the right one or a clear 503 with Retry-After.
 
 #[allow(unused_imports)] // the shared module also exports a macro for other suites
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! local HTTP receiver; the feed and `GET /v1/events/{id}` read the same
 //! records. Every scenario runs on SQLite and DynamoDB.
 
-mod api_common;
+use crate::api_common;
 
 use api_common::{on_both_stores, options, Api, APPID, TENANT};
 use axum::extract::State;

@@ -3,8 +3,7 @@
 //! jsapi_ticket, and the WeChat client for web OAuth on behalf, on SQLite and
 //! DynamoDB.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::{json, Value};

@@ -4,8 +4,7 @@
 //! stream announces a large job's early chunks before the commit); a creation
 //! abandoned half-way is never sent, and its chunks are ended.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use std::time::Duration;

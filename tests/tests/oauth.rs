@@ -4,8 +4,7 @@
 //! and the one-time result, on SQLite and DynamoDB. Every refusal is a page
 //! or a 4xx, and gives out no result.
 
-#[macro_use]
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use serde_json::{json, Value};

@@ -5,7 +5,6 @@ use std::time::Duration;
 use wxopen::secret::Secret;
 use wxopen::service::refresh;
 use wxopen::store::AuthorizerStatus;
-use wxopen::telemetry::{self, MetricSink};
 use wxopen::wechat::paths;
 use wxopen_tests::{on_both_stores, Backend, TestEnv};
 
@@ -17,7 +16,6 @@ on_both_stores!(
     the_sweep_renews_tokens_due_within_the_margin_and_leaves_the_rest,
     a_refresh_token_revoked_without_a_push_leads_to_needs_reauth,
     reconcile_restores_a_lost_refresh_token,
-    a_stale_ticket_raises_an_alarm_and_a_metric,
     the_daily_reconcile_runs_once_a_day,
 );
 
@@ -171,36 +169,6 @@ async fn reconcile_restores_a_lost_refresh_token(backend: Backend) {
         .unwrap()
         .repaired
         .is_empty());
-}
-
-async fn a_stale_ticket_raises_an_alarm_and_a_metric(backend: Backend) {
-    // Given ticket pushes stopped arriving 31 minutes ago
-    telemetry::set_metric_sink(MetricSink::Capture);
-    let env = TestEnv::start(backend).await;
-    env.deliver_ticket().await;
-    env.sim.set_push_urls(DEAD_URL.into(), authorizer_url(&env));
-    env.sim.advance(Duration::from_secs(31 * 60));
-
-    // When the sweep runs
-    let report = refresh::run(&env.app).await.unwrap();
-
-    // Then it reports the alarm and emits the ticket age metric
-    assert!(report.ticket_alarm, "{report:?}");
-    assert!(
-        report.ticket_age_secs.is_some_and(|age| age >= 31 * 60),
-        "{report:?}"
-    );
-    let lines = telemetry::captured();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("\"TicketAgeSeconds\"") && l.contains("\"Namespace\":\"wxopen\"")),
-        "{lines:?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("\"TicketStale\"")),
-        "{lines:?}"
-    );
 }
 
 async fn the_daily_reconcile_runs_once_a_day(backend: Backend) {

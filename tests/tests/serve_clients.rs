@@ -6,7 +6,7 @@
 //! client carries on. Store-independent: SQLite only.
 
 #[allow(unused_imports)] // the shared module also exports a macro for other suites
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use std::collections::HashMap;

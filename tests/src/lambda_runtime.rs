@@ -614,7 +614,7 @@ impl FunctionUnderTest {
         let init = api.wait_ready(&mut process, Duration::from_secs(10)).await;
         sim.set_push_urls(
             format!("{url}/wechat/component/events"),
-            format!("{url}/wechat/authorizers/$APPID$/events"),
+            crate::authorizer_push_url(&url),
         );
         FunctionUnderTest {
             api,

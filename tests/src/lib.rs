@@ -172,7 +172,7 @@ impl TestEnv {
         ));
         sim.set_push_urls(
             format!("{url}/wechat/component/events"),
-            format!("{url}/wechat/authorizers/$APPID$/events"),
+            authorizer_push_url(&url),
         );
         TestEnv {
             sim,
@@ -184,6 +184,13 @@ impl TestEnv {
             _dir: dir,
             server,
         }
+    }
+
+    /// From now on the simulator's pushes to the component URL (tickets,
+    /// authorization changes) are lost on the way; each authorizer's still arrive.
+    pub fn lose_component_pushes(&self) {
+        self.sim
+            .set_push_urls(LOST_URL.to_owned(), authorizer_push_url(&self.url));
     }
 
     /// Absolute URL of a wxopen path.
@@ -447,6 +454,14 @@ impl TestEnv {
         );
         code
     }
+}
+
+/// A URL where nothing listens: pushes sent there are lost.
+const LOST_URL: &str = "http://127.0.0.1:9/lost";
+
+/// The push URL of every authorizer (the simulator fills in `$APPID$`).
+fn authorizer_push_url(wxopen_url: &str) -> String {
+    format!("{wxopen_url}/wechat/authorizers/$APPID$/events")
 }
 
 pub mod dynamo_faults;

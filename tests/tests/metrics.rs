@@ -13,7 +13,6 @@ use wxopen::telemetry::{self, MetricSink};
 use wxopen_tests::{on_both_stores, Backend, TestEnv};
 
 const APPID: &str = "wx5add0a0000000001";
-const DEAD_URL: &str = "http://127.0.0.1:9/lost";
 
 on_both_stores!(a_stale_ticket_raises_an_alarm_and_a_metric);
 
@@ -49,10 +48,7 @@ async fn a_stale_ticket_raises_an_alarm_and_a_metric(backend: Backend) {
     let metrics = Metrics::capture().await;
     let env = TestEnv::start(backend).await;
     env.deliver_ticket().await;
-    env.sim.set_push_urls(
-        DEAD_URL.into(),
-        format!("{}/wechat/authorizers/$APPID$/events", env.url),
-    );
+    env.lose_component_pushes();
     env.sim.advance(Duration::from_secs(31 * 60));
 
     // When the sweep runs

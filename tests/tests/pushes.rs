@@ -137,10 +137,7 @@ async fn browser_callback_first_then_push_exchanges_the_code_once(backend: Backe
     // Given the `authorized` push is lost on the way and the browser callback exchanged the code
     let env = TestEnv::start(backend).await;
     env.deliver_ticket().await;
-    env.sim.set_push_urls(
-        "http://127.0.0.1:9/lost".into(),
-        format!("{}/wechat/authorizers/$APPID$/events", env.url),
-    );
+    env.lose_component_pushes();
     let code = env.sim.authorize(APPID, &[1, 2]).await.unwrap();
     assert!(!code.push.delivered);
     let done = exchange_code(&env.app, &Secret::new(code.code.clone()), Some("acme"))

@@ -10,7 +10,6 @@ use wxopen_tests::{on_both_stores, Backend, TestEnv};
 
 const APPID: &str = "wx5add0a0000000001";
 const OTHER: &str = "wx5add0a0000000002";
-const DEAD_URL: &str = "http://127.0.0.1:9/lost";
 
 on_both_stores!(
     the_sweep_renews_tokens_due_within_the_margin_and_leaves_the_rest,
@@ -48,10 +47,6 @@ async fn the_sweep_purges_records_expired_over_a_day_ago_on_sqlite() {
         .await
         .unwrap());
     assert_eq!(refresh::run(&env.app).await.unwrap().purged, 0);
-}
-
-fn authorizer_url(env: &TestEnv) -> String {
-    format!("{}/wechat/authorizers/$APPID$/events", env.url)
 }
 
 async fn the_sweep_renews_tokens_due_within_the_margin_and_leaves_the_rest(backend: Backend) {
@@ -102,7 +97,7 @@ async fn a_refresh_token_revoked_without_a_push_leads_to_needs_reauth(backend: B
     // Given an authorizer whose revocation push was lost
     let env = TestEnv::start(backend).await;
     env.authorized(APPID).await;
-    env.sim.set_push_urls(DEAD_URL.into(), authorizer_url(&env));
+    env.lose_component_pushes();
     assert!(!env.sim.revoke(APPID).await.unwrap().delivered);
     env.sim.advance(Duration::from_secs(6300));
 
